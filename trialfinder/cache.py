@@ -1,0 +1,545 @@
+"""The local SQLite cache of what was fetched: the only module that touches the cache file.
+
+``Cache(path)`` opens (creating if needed) the database, switches it to WAL
+mode and runs the schema migrations. Writes happen inside ``transaction()``
+(``BEGIN IMMEDIATE``, so two processes queue instead of failing), one
+transaction per page or import batch: a crash loses at most the batch in
+flight. Everything here is disposable: the raw records are kept, so every
+derived column can be rebuilt, and user work lives in a different file.
+
+Tables
+    studies         one row per study: the columns search and matching need,
+                    plus the raw record (zlib-compressed JSON)
+    studies_fts     contentless FTS5 index (title, conditions, interventions,
+                    keywords, summary, eligibility); rowid = NCT number
+    sites           one row per study site, for distance filters
+    study_history   key fields of replaced versions (status, criteria, sites)
+    queries         remembered remote searches: when fetched, data timestamp,
+                    and the page token to resume an interrupted sync
+    query_studies   which studies each remembered search returned
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import re
+import sqlite3
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from .errors import CacheError
+
+FTS_COLUMNS = ("title", "conditions", "interventions", "keywords", "summary", "eligibility")
+# Column weights for bm25 ranking, in FTS_COLUMNS order.
+FTS_WEIGHTS = (8.0, 6.0, 3.0, 3.0, 1.0, 0.5)
+
+_WORD = re.compile(r"\w+")
+
+migrations = Migrations("trialfinder-cache")
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE studies (
+            id INTEGER PRIMARY KEY,          -- the NCT number, stable across VACUUM
+            nct_id TEXT NOT NULL UNIQUE,
+            title TEXT,
+            status TEXT,
+            last_known_status TEXT,
+            study_type TEXT,
+            phases TEXT,                     -- JSON list
+            conditions TEXT,                 -- JSON list
+            keywords TEXT,                   -- JSON list
+            mesh_terms TEXT,                 -- JSON list
+            min_age TEXT,
+            max_age TEXT,
+            min_age_days REAL,
+            max_age_days REAL,
+            sex TEXT,
+            healthy_volunteers INTEGER,
+            last_update TEXT,
+            status_verified TEXT,
+            has_results INTEGER,
+            sponsor TEXT,
+            sponsor_class TEXT,
+            n_sites INTEGER,
+            raw BLOB NOT NULL,
+            raw_hash TEXT NOT NULL,
+            fetched_at TEXT NOT NULL,
+            data_timestamp TEXT,
+            source TEXT,
+            criteria TEXT,                   -- parsed eligibility criteria (JSON)
+            parser_version INTEGER
+        )
+        """
+    )
+    db.execute("CREATE INDEX studies_status ON studies(status)")
+    db.execute("CREATE INDEX studies_last_update ON studies(last_update)")
+    db.execute(
+        "CREATE VIRTUAL TABLE studies_fts USING fts5("
+        + ", ".join(FTS_COLUMNS)
+        + ", content='', tokenize='porter unicode61 remove_diacritics 2')"
+    )
+    db.execute(
+        """
+        CREATE TABLE sites (
+            study_id INTEGER NOT NULL,
+            facility TEXT, city TEXT, state TEXT, country TEXT, status TEXT,
+            lat REAL, lon REAL
+        )
+        """
+    )
+    db.execute("CREATE INDEX sites_study ON sites(study_id)")
+    db.execute("CREATE INDEX sites_lat ON sites(lat)")
+    db.execute(
+        """
+        CREATE TABLE study_history (
+            id INTEGER PRIMARY KEY,
+            study_id INTEGER NOT NULL,
+            nct_id TEXT NOT NULL,
+            replaced_at TEXT NOT NULL,
+            last_update TEXT,
+            status TEXT,
+            eligibility TEXT,
+            sites TEXT,                      -- JSON list of [facility, city, country, status]
+            raw_hash TEXT
+        )
+        """
+    )
+    db.execute("CREATE INDEX study_history_study ON study_history(study_id, id)")
+    db.execute(
+        """
+        CREATE TABLE queries (
+            key TEXT PRIMARY KEY,
+            params TEXT NOT NULL,            -- JSON: the /studies parameters
+            description TEXT,
+            created_at TEXT NOT NULL,
+            fetched_at TEXT,                 -- start of the last complete fetch
+            data_timestamp TEXT,
+            n_studies INTEGER,
+            resume_params TEXT,              -- an interrupted fetch: its parameters...
+            resume_token TEXT,               -- ...the next page to ask for...
+            resume_started_at TEXT           -- ...and when it started
+        )
+        """
+    )
+    db.execute(
+        "CREATE TABLE query_studies (query_key TEXT NOT NULL, study_id INTEGER NOT NULL, "
+        "PRIMARY KEY (query_key, study_id)) WITHOUT ROWID"
+    )
+
+
+def pack_record(raw_json: bytes) -> bytes:
+    """Compress a record for storage (a one-byte codec marker, then zlib)."""
+    return b"z" + zlib.compress(raw_json, 6)
+
+
+def unpack_record(blob: bytes) -> dict[str, Any]:
+    if blob[:1] != b"z":
+        raise CacheError("the cache holds a record in an unknown format; run `trialfinder cache clear`")
+    return json.loads(zlib.decompress(blob[1:]))
+
+
+def utcnow() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class StoredState:
+    """What the cache holds for a study, for deciding whether a new copy changes it."""
+
+    id: int
+    raw_hash: str
+    last_update: str | None
+    raw: bytes
+
+
+@dataclass(frozen=True)
+class QueryRecord:
+    key: str
+    params: dict[str, str]
+    description: str | None
+    created_at: str
+    fetched_at: str | None
+    data_timestamp: str | None
+    n_studies: int | None
+    resume_params: dict[str, str] | None
+    resume_token: str | None
+    resume_started_at: str | None
+
+
+class Cache:
+    """The cache database. Open it with ``Cache(path)`` or ``Cache.memory()``."""
+
+    def __init__(self, path: str | Path, *, timeout: float = 60.0):
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            conn = sqlite3.connect(str(self.path), timeout=timeout)
+        except (OSError, sqlite3.Error) as exc:
+            raise CacheError(
+                f"can't open the cache at {self.path}: {exc}; choose another place with --db or $TRIALFINDER_DB"
+            ) from None
+        self._setup(conn)
+
+    @classmethod
+    def memory(cls) -> Cache:
+        """A throwaway in-memory cache (tests)."""
+        cache = cls.__new__(cls)
+        cache.path = Path(":memory:")
+        cache._setup(sqlite3.connect(":memory:"))
+        return cache
+
+    def _setup(self, conn: sqlite3.Connection) -> None:
+        self.db = sqlite_utils.Database(conn)
+        with self.errors("open"):
+            if str(self.path) != ":memory:":
+                self.db.enable_wal()
+                # WAL + NORMAL: a crash of the process never corrupts or loses a
+                # committed transaction; only power loss may drop the last ones.
+                self.db.execute("PRAGMA synchronous=NORMAL")
+            migrations.apply(self.db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Cache:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- transactions and errors -------------------------------------------
+
+    @contextlib.contextmanager
+    def errors(self, doing: str) -> Iterator[None]:
+        """Turn SQLite failures into one-line ``CacheError``s that say what to do."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if "disk is full" in text or "database or disk is full" in text:
+                msg = "the disk is full; free some space and run the command again (nothing already saved was lost)"
+            elif "readonly" in text or "read-only" in text:
+                msg = f"the cache at {self.path} is read-only; choose a writable place with --db or $TRIALFINDER_DB"
+            elif "locked" in text or "busy" in text:
+                msg = "the cache stayed busy (another trialfinder is writing to it); try again in a minute"
+            elif "unable to open" in text:
+                msg = f"can't open the cache at {self.path}; choose another place with --db or $TRIALFINDER_DB"
+            else:
+                msg = f"the cache failed while trying to {doing}: {text}"
+            raise CacheError(msg) from None
+        except sqlite3.DatabaseError as exc:
+            raise CacheError(
+                f"the cache at {self.path} is damaged ({exc}); it holds only fetched data: "
+                "run `trialfinder cache clear` or delete the file (your shortlists are kept elsewhere)"
+            ) from None
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Cache]:
+        """One write transaction; committed at the end, rolled back on any error."""
+        conn = self.db.conn
+        if conn.in_transaction:
+            raise RuntimeError("cache transactions don't nest")
+        with self.errors("save"):
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self
+            except BaseException:
+                conn.rollback()
+                raise
+            conn.commit()
+
+    # -- studies: writes (inside a transaction) -----------------------------
+
+    def get_stored(self, ids: Iterable[int]) -> dict[int, StoredState]:
+        """What is stored for these studies (by NCT number)."""
+        ids = list(ids)
+        found: dict[int, StoredState] = {}
+        for chunk in _chunks(ids, 500):
+            marks = ",".join("?" * len(chunk))
+            for row in self.db.execute(
+                f"SELECT id, raw_hash, last_update, raw FROM studies WHERE id IN ({marks})", chunk
+            ):
+                found[row[0]] = StoredState(*row)
+        return found
+
+    def put_studies(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert or replace study rows (complete rows, as ``ingest`` prepares them)."""
+        if rows:
+            self.db["studies"].upsert_all(rows, pk="id")
+
+    def touch_studies(self, ids: Sequence[int], fetched_at: str, data_timestamp: str | None) -> None:
+        """Record that unchanged studies were seen again."""
+        self.db.conn.executemany(
+            "UPDATE studies SET fetched_at = ?, data_timestamp = coalesce(?, data_timestamp) WHERE id = ?",
+            [(fetched_at, data_timestamp, i) for i in ids],
+        )
+
+    def index_text(self, study_id: int, values: Sequence[str], old_values: Sequence[str] | None = None) -> None:
+        """Put a study's searchable text in the FTS index, replacing ``old_values`` if given."""
+        cols = ", ".join(FTS_COLUMNS)
+        marks = ", ".join("?" * len(FTS_COLUMNS))
+        if old_values is not None:
+            self.db.execute(
+                f"INSERT INTO studies_fts(studies_fts, rowid, {cols}) VALUES ('delete', ?, {marks})",
+                [study_id, *old_values],
+            )
+        self.db.execute(f"INSERT INTO studies_fts(rowid, {cols}) VALUES (?, {marks})", [study_id, *values])
+
+    def replace_sites(self, study_id: int, sites: Sequence[Sequence[Any]]) -> None:
+        """Sites as (facility, city, state, country, status, lat, lon) tuples."""
+        self.db.execute("DELETE FROM sites WHERE study_id = ?", [study_id])
+        self.db.conn.executemany(
+            "INSERT INTO sites (study_id, facility, city, state, country, status, lat, lon) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            [(study_id, *s) for s in sites],
+        )
+
+    def add_history(self, entries: Sequence[dict[str, Any]]) -> None:
+        if entries:
+            self.db["study_history"].insert_all(entries)
+
+    def set_criteria(self, study_id: int, criteria_json: str, parser_version: int) -> None:
+        self.db.execute(
+            "UPDATE studies SET criteria = ?, parser_version = ? WHERE id = ?",
+            [criteria_json, parser_version, study_id],
+        )
+
+    # -- remembered searches -------------------------------------------------
+
+    def get_query(self, key: str) -> QueryRecord | None:
+        rows = list(self.db.query("SELECT * FROM queries WHERE key = ?", [key]))
+        if not rows:
+            return None
+        row = rows[0]
+        return QueryRecord(
+            key=row["key"],
+            params=json.loads(row["params"]),
+            description=row["description"],
+            created_at=row["created_at"],
+            fetched_at=row["fetched_at"],
+            data_timestamp=row["data_timestamp"],
+            n_studies=row["n_studies"],
+            resume_params=json.loads(row["resume_params"]) if row["resume_params"] else None,
+            resume_token=row["resume_token"],
+            resume_started_at=row["resume_started_at"],
+        )
+
+    def list_queries(self) -> list[QueryRecord]:
+        keys = [r["key"] for r in self.db.query("SELECT key FROM queries ORDER BY created_at")]
+        return [q for q in (self.get_query(k) for k in keys) if q]
+
+    def remember_query(self, key: str, params: dict[str, str], description: str, now: str) -> None:
+        self.db.execute(
+            "INSERT INTO queries (key, params, description, created_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT(key) DO NOTHING",
+            [key, json.dumps(params, sort_keys=True), description, now],
+        )
+
+    def set_query_progress(
+        self, key: str, *, params: dict[str, str] | None, token: str | None, started_at: str | None
+    ) -> None:
+        """Where an in-flight fetch of this search has got to (all None = no fetch in flight)."""
+        self.db.execute(
+            "UPDATE queries SET resume_params = ?, resume_token = ?, resume_started_at = ? WHERE key = ?",
+            [json.dumps(params, sort_keys=True) if params else None, token, started_at, key],
+        )
+
+    def complete_query(self, key: str, *, started_at: str, data_timestamp: str | None) -> None:
+        n = self.db.execute("SELECT count(*) FROM query_studies WHERE query_key = ?", [key]).fetchone()[0]
+        self.db.execute(
+            "UPDATE queries SET fetched_at = ?, data_timestamp = ?, n_studies = ?, "
+            "resume_params = NULL, resume_token = NULL, resume_started_at = NULL WHERE key = ?",
+            [started_at, data_timestamp, n, key],
+        )
+
+    def link_query(self, key: str, ids: Iterable[int]) -> None:
+        self.db.conn.executemany(
+            "INSERT OR IGNORE INTO query_studies (query_key, study_id) VALUES (?, ?)",
+            [(key, i) for i in ids],
+        )
+
+    # -- reads ---------------------------------------------------------------
+
+    def get_record(self, nct_id: str) -> dict[str, Any] | None:
+        """The raw API record for a study, or None if it isn't cached."""
+        with self.errors("read"):
+            row = self.db.execute("SELECT raw FROM studies WHERE nct_id = ?", [nct_id]).fetchone()
+        return unpack_record(row[0]) if row else None
+
+    def get_row(self, nct_id: str) -> dict[str, Any] | None:
+        """The derived columns of one study (no raw record)."""
+        rows = self.get_rows([nct_id])
+        return rows[0] if rows else None
+
+    def get_rows(self, nct_ids: Sequence[str]) -> list[dict[str, Any]]:
+        out = []
+        with self.errors("read"):
+            for chunk in _chunks(list(nct_ids), 500):
+                marks = ",".join("?" * len(chunk))
+                out += list(self.db.query(f"SELECT {_ROW_COLUMNS} FROM studies WHERE nct_id IN ({marks})", chunk))
+        return out
+
+    def iter_records(self, where: str = "1", params: Sequence[Any] = ()) -> Iterator[dict[str, Any]]:
+        """Raw records of the studies matching a SQL condition on ``studies``."""
+        with self.errors("read"):
+            for (blob,) in self.db.execute(f"SELECT raw FROM studies WHERE {where} ORDER BY id", params):
+                yield unpack_record(blob)
+
+    def query_study_ids(self, key: str) -> list[str]:
+        """NCT ids a remembered search returned."""
+        return [
+            r[0]
+            for r in self.db.execute(
+                "SELECT s.nct_id FROM query_studies q JOIN studies s ON s.id = q.study_id WHERE q.query_key = ?",
+                [key],
+            )
+        ]
+
+    def search_text(
+        self, match: str, *, statuses: Sequence[str] = (), limit: int | None = None
+    ) -> list[dict[str, Any]]:
+        """Studies whose indexed text matches an FTS5 expression, best first.
+
+        ``match`` must already be a safe FTS5 expression (see ``fts_expression``).
+        """
+        weights = ", ".join(str(w) for w in FTS_WEIGHTS)
+        sql = (
+            f"SELECT {_ROW_COLUMNS} FROM studies JOIN ("
+            f"  SELECT rowid AS hit, bm25(studies_fts, {weights}) AS score FROM studies_fts"
+            f"  WHERE studies_fts MATCH ?"
+            f") ON studies.id = hit"
+        )
+        params: list[Any] = [match]
+        if statuses:
+            sql += f" WHERE status IN ({','.join('?' * len(statuses))})"
+            params += list(statuses)
+        sql += " ORDER BY score"
+        if limit:
+            sql += " LIMIT ?"
+            params.append(limit)
+        with self.errors("search"):
+            return list(self.db.query(sql, params))
+
+    def sites_for(self, nct_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
+        """Sites of these studies, keyed by NCT id."""
+        out: dict[str, list[dict[str, Any]]] = {n: [] for n in nct_ids}
+        with self.errors("read"):
+            for chunk in _chunks(list(nct_ids), 500):
+                marks = ",".join("?" * len(chunk))
+                for row in self.db.query(
+                    "SELECT s.nct_id, t.facility, t.city, t.state, t.country, t.status, t.lat, t.lon "
+                    f"FROM sites t JOIN studies s ON s.id = t.study_id WHERE s.nct_id IN ({marks})",
+                    chunk,
+                ):
+                    out[row.pop("nct_id")].append(row)
+        return out
+
+    def studies_with_site_like(self, place: str) -> set[str]:
+        """NCT ids of studies with a site whose facility, city, state or country holds every word of ``place``."""
+        words = _WORD.findall(place)
+        if not words:
+            return set()
+        clause = " AND ".join(
+            "(" + " OR ".join(f"t.{c} LIKE ? ESCAPE '\\'" for c in ("facility", "city", "state", "country")) + ")"
+            for _ in words
+        )
+        params = [f"%{_like_escape(w)}%" for w in words for _ in range(4)]
+        with self.errors("search"):
+            return {
+                r[0]
+                for r in self.db.execute(
+                    f"SELECT DISTINCT s.nct_id FROM sites t JOIN studies s ON s.id = t.study_id WHERE {clause}", params
+                )
+            }
+
+    def history(self, nct_id: str) -> list[dict[str, Any]]:
+        """Replaced versions of a study, oldest first."""
+        with self.errors("read"):
+            return list(
+                self.db.query(
+                    "SELECT replaced_at, last_update, status, eligibility, sites FROM study_history "
+                    "WHERE nct_id = ? ORDER BY id",
+                    [nct_id],
+                )
+            )
+
+    def info(self) -> dict[str, Any]:
+        """Counts, size on disk, data timestamp and fetch times."""
+        with self.errors("read"):
+            one = self.db.execute(
+                "SELECT count(*), min(fetched_at), max(fetched_at), max(data_timestamp) FROM studies"
+            ).fetchone()
+            by_status = dict(
+                self.db.execute(
+                    "SELECT coalesce(status, '?'), count(*) FROM studies GROUP BY 1 ORDER BY 2 DESC"
+                ).fetchall()
+            )
+            n_queries = self.db.execute("SELECT count(*) FROM queries").fetchone()[0]
+            n_history = self.db.execute("SELECT count(*) FROM study_history").fetchone()[0]
+        size = 0
+        if str(self.path) != ":memory:":
+            for suffix in ("", "-wal", "-shm"):
+                p = Path(str(self.path) + suffix)
+                size += p.stat().st_size if p.exists() else 0
+        return {
+            "path": str(self.path),
+            "studies": one[0],
+            "by_status": by_status,
+            "oldest_fetch": one[1],
+            "newest_fetch": one[2],
+            "data_timestamp": one[3],
+            "remembered_searches": n_queries,
+            "history_versions": n_history,
+            "size_bytes": size,
+        }
+
+    def clear(self) -> int:
+        """Delete every cached study, search and history row; returns how many studies went."""
+        with self.transaction():
+            n = self.db.execute("SELECT count(*) FROM studies").fetchone()[0]
+            for table in ("studies", "sites", "study_history", "queries", "query_studies"):
+                self.db.execute(f"DELETE FROM {table}")
+            self.db.execute("INSERT INTO studies_fts(studies_fts) VALUES ('delete-all')")
+        with self.errors("compact"):
+            self.db.execute("VACUUM")
+        return n
+
+
+_ROW_COLUMNS = (
+    "nct_id, title, status, last_known_status, study_type, phases, conditions, keywords, mesh_terms, "
+    "min_age, max_age, min_age_days, max_age_days, sex, healthy_volunteers, last_update, status_verified, "
+    "has_results, sponsor, sponsor_class, n_sites, fetched_at, data_timestamp, source"
+)
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def fts_expression(text: str) -> str | None:
+    """Turn free user text into a safe FTS5 query: every word quoted, all required.
+
+    Quotes, ``*``, ``NEAR``, ``AND``/``OR`` and parentheses lose any special
+    meaning, so user input can never break or widen the query.
+    """
+    words = _WORD.findall(text or "")
+    if not words:
+        return None
+    return " ".join('"' + w.replace('"', '""') + '"' for w in words)
