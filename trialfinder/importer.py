@@ -1,0 +1,243 @@
+"""Read study records from files, streaming, whatever shape they come in.
+
+Accepted: a single study (``/studies/{id}`` output), an API list response
+(``{"studies": [...]}``), the website's "Download → JSON" array
+(``ctg-studies.json``), a zip of any of these (the registry's bulk download is
+a zip of one file per study), or a folder holding any of them.
+
+``iter_records`` yields ``(where, record)`` pairs, or ``(where, Rejected)``
+for something that can't be read, so one bad file or record never stops the
+rest. Large arrays are decoded one element at a time: memory does not grow
+with the size of the input.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import zipfile
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+
+from .cache import Cache, utcnow
+from .errors import InputError
+from .ingest import Counts, save_batch
+
+CHUNK_CHARS = 1 << 20
+# A single element bigger than this is treated as broken rather than buffered.
+MAX_ELEMENT_CHARS = 256 << 20
+# Objects up to this size are parsed in one go; bigger ones are streamed.
+WHOLE_FILE_LIMIT = 32 << 20
+
+_DECODER = json.JSONDecoder()
+_SKIP = re.compile(r"[\s,]*")
+_RECORD_START = re.compile(r'\{\s*"protocolSection"')
+_STUDIES_KEY = re.compile(r'"studies"\s*:\s*\[')
+
+
+@dataclass(frozen=True)
+class Rejected:
+    reason: str
+
+
+Item = tuple[str, "dict[str, Any] | Rejected"]
+
+
+def iter_records(paths: Iterable[str | os.PathLike]) -> Iterator[Item]:
+    """Every record in these files, zips and folders, in a stable order."""
+    for path in paths:
+        path = Path(path)
+        if path.is_dir() and not path.is_symlink():
+            yield from _iter_folder(path)
+        elif path.is_file():
+            yield from _iter_file(path)
+        elif not path.exists():
+            yield str(path), Rejected("no such file or folder")
+        else:
+            yield str(path), Rejected("not a regular file or folder")
+
+
+def _iter_folder(folder: Path) -> Iterator[Item]:
+    # Symlinked folders are not followed: an import reads what the user pointed at.
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        dirs.sort()
+        for name in sorted(files):
+            if name.lower().endswith((".json", ".zip")):
+                yield from _iter_file(Path(root) / name)
+
+
+def _iter_file(path: Path) -> Iterator[Item]:
+    where = str(path)
+    try:
+        if path.suffix.lower() == ".zip" or zipfile.is_zipfile(path):
+            yield from _iter_zip(path)
+            return
+        with open(path, "rb") as fh:
+            yield from iter_stream(fh, where, size=path.stat().st_size)
+    except OSError as exc:
+        yield where, Rejected(f"can't read the file: {exc.strerror or exc}")
+
+
+def _iter_zip(path: Path) -> Iterator[Item]:
+    try:
+        archive = zipfile.ZipFile(path)
+    except zipfile.BadZipFile as exc:
+        yield str(path), Rejected(f"not a readable zip file: {exc}")
+        return
+    with archive:
+        for info in archive.infolist():
+            where = f"{path}!{info.filename}"
+            if info.is_dir():
+                continue
+            if not _safe_member(info.filename):
+                yield where, Rejected("refused: the zip entry's name points outside the archive")
+                continue
+            if not info.filename.lower().endswith(".json"):
+                continue
+            try:
+                with archive.open(info) as fh:
+                    yield from iter_stream(fh, where, size=info.file_size)
+            except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+                yield where, Rejected(f"can't read this zip entry: {exc}")
+
+
+def _safe_member(name: str) -> bool:
+    pure = PurePosixPath(name.replace("\\", "/"))
+    return not pure.is_absolute() and ".." not in pure.parts and not re.match(r"^[A-Za-z]:", name)
+
+
+def iter_stream(fh: IO[bytes], where: str, *, size: int | None = None) -> Iterator[Item]:
+    """Records from one JSON document (a study, a list response or an array)."""
+    text = io.TextIOWrapper(fh, encoding="utf-8", errors="replace")
+    try:
+        yield from _iter_document(text, where, size)
+    finally:
+        text.detach()  # the caller owns ``fh`` and closes it
+
+
+def _iter_document(text: io.TextIOWrapper, where: str, size: int | None) -> Iterator[Item]:
+    head = text.read(4096)
+    first = head.lstrip()[:1]
+    if first == "[":
+        start = head.index("[") + 1
+        yield from _iter_array(text, head[start:], where)
+        return
+    if first != "{":
+        yield where, Rejected("not JSON: expected a study object, an API list response or a JSON array")
+        return
+    if size is not None and size > WHOLE_FILE_LIMIT:
+        match = _STUDIES_KEY.search(head)
+        if match:
+            yield from _iter_array(text, head[match.end() :], where)
+            return
+    body = head + text.read()
+    try:
+        doc = json.loads(body)
+    except json.JSONDecodeError as exc:
+        yield where, Rejected(f"not valid JSON ({exc.msg} at line {exc.lineno})")
+        return
+    if isinstance(doc, dict) and isinstance(doc.get("studies"), list):
+        for i, record in enumerate(doc["studies"]):
+            yield from _checked(f"{where}[{i}]", record)
+    else:
+        yield from _checked(where, doc)
+
+
+def _checked(where: str, record: Any) -> Iterator[Item]:
+    if isinstance(record, dict) and isinstance(record.get("protocolSection"), dict):
+        yield where, record
+    else:
+        yield where, Rejected("not a study record (no protocolSection)")
+
+
+def _iter_array(text: IO[str], buf: str, where: str) -> Iterator[Item]:
+    """Decode the elements of a JSON array one at a time; ``buf`` starts just after ``[``."""
+    pos = 0
+    index = 0
+    eof = False
+    while True:
+        pos = _SKIP.match(buf, pos).end()
+        if pos >= len(buf):
+            if eof:
+                yield f"{where}[{index}]", Rejected("the file ends before the array is closed")
+                return
+            buf, pos = text.read(CHUNK_CHARS), 0
+            eof = not buf
+            continue
+        if buf[pos] == "]":
+            return
+        try:
+            obj, end = _DECODER.raw_decode(buf, pos)
+        except json.JSONDecodeError as exc:
+            incomplete = exc.msg.startswith("Unterminated string") or exc.pos >= len(buf) - 16
+            if incomplete and not eof and len(buf) - pos < MAX_ELEMENT_CHARS:
+                more = text.read(CHUNK_CHARS)
+                if more:
+                    buf, pos = buf[pos:] + more, 0
+                else:
+                    eof = True
+                continue
+            yield f"{where}[{index}]", Rejected(f"not valid JSON ({exc.msg})")
+            index += 1
+            buf, pos, eof = _resync(text, buf, pos + 1, eof)
+            if buf is None:
+                return
+            continue
+        yield from _checked(f"{where}[{index}]", obj)
+        index += 1
+        pos = end
+
+
+def _resync(text: IO[str], buf: str, pos: int, eof: bool) -> tuple[str | None, int, bool]:
+    """After a broken element, find the start of the next study record."""
+    while True:
+        match = _RECORD_START.search(buf, pos)
+        if match:
+            return buf, match.start(), eof
+        if eof:
+            return None, 0, eof
+        # Keep a short tail in case a record start straddles the chunk boundary.
+        tail = buf[-64:]
+        more = text.read(CHUNK_CHARS)
+        eof = not more
+        buf, pos = tail + more, 0
+
+
+def import_paths(
+    cache: Cache,
+    paths: Iterable[str | os.PathLike],
+    *,
+    batch_size: int = 500,
+    progress: Any = None,
+) -> Counts:
+    """Import every record found under ``paths`` into the cache, a batch per transaction."""
+    paths = list(paths)
+    for path in paths:
+        if not os.path.exists(path):
+            raise InputError(f"can't import {path}: no such file or folder")
+    total = Counts()
+    fetched_at = utcnow()
+    batch: list[tuple[str, Any]] = []
+
+    def flush() -> None:
+        counts = save_batch(cache, batch, fetched_at=fetched_at, source="import")
+        total.add(counts)
+        batch.clear()
+        if progress:
+            progress(total)
+
+    for where, record in iter_records(paths):
+        if isinstance(record, Rejected):
+            total.rejected.append((where, record.reason))
+            continue
+        batch.append((where, record))
+        if len(batch) >= batch_size:
+            flush()
+    if batch:
+        flush()
+    return total
