@@ -1,0 +1,95 @@
+"""Answer a search from the cache: cache → results.
+
+Candidates are the studies the registry returned for this search (when it
+was fetched) together with the cache's own full-text matches, so a search
+works the same online and offline, and after a bulk import. Status and
+distance filters are always applied here, on the current records.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from .cache import Cache, fts_expression
+from .geo import nearest
+from .models import SearchQuery
+
+# Essie operators are meaningful to the registry but not to the local index.
+_OPERATORS = re.compile(r"\b(AND|OR|NOT)\b|AREA\[[^\]]*\]|RANGE\[[^\]]*\]")
+
+STATUS_ORDER = {
+    "RECRUITING": 0,
+    "NOT_YET_RECRUITING": 1,
+    "ENROLLING_BY_INVITATION": 2,
+    "AVAILABLE": 2,
+    "ACTIVE_NOT_RECRUITING": 3,
+}
+
+
+@dataclass
+class Hit:
+    """A study found by a search, with its nearest site when a place was given."""
+
+    row: dict[str, Any]
+    nearest_km: float | None = None
+    nearest_site: dict[str, Any] | None = None
+    rank: int = 0
+
+    @property
+    def nct_id(self) -> str:
+        return self.row["nct_id"]
+
+
+def _fts(text: str | None, columns: str | None) -> str | None:
+    expr = fts_expression(_OPERATORS.sub(" ", text or ""))
+    if expr is None:
+        return None
+    return f"{{{columns}}} : ({expr})" if columns else f"({expr})"
+
+
+def local_expression(query: SearchQuery) -> str | None:
+    """The FTS5 expression for a search's text parts, all required."""
+    parts = [
+        _fts(query.condition, "title conditions keywords"),
+        _fts(query.term, None),
+        _fts(query.intervention, "title interventions"),
+    ]
+    parts = [p for p in parts if p]
+    return " AND ".join(parts) if parts else None
+
+
+def find(cache: Cache, query: SearchQuery, *, limit: int | None = None) -> list[Hit]:
+    """Studies matching the search, open ones first, then best text match, then newest update."""
+    expr = local_expression(query)
+    hits: dict[str, Hit] = {}
+    if expr:
+        for rank, row in enumerate(cache.search_text(expr, statuses=query.statuses)):
+            hits[row["nct_id"]] = Hit(row, rank=rank)
+    remembered = [n for n in cache.query_study_ids(query.key) if n not in hits]
+    rows = sorted(cache.get_rows(remembered), key=lambda r: r["last_update"] or "", reverse=True)
+    for row in rows:
+        if not query.statuses or row["status"] in query.statuses:
+            hits[row["nct_id"]] = Hit(row, rank=len(hits))
+    if expr is None and not remembered and query.location is None:
+        return []
+    if query.location:
+        at = cache.studies_with_site_like(query.location)
+        hits = {n: h for n, h in hits.items() if n in at} if (expr or remembered) else _rows(cache, at, query)
+    if query.near is not None and query.within_km is not None:
+        sites = cache.sites_for(list(hits))
+        for nct_id, hit in list(hits.items()):
+            found = nearest(query.near, sites.get(nct_id, []))
+            if found is None or found[0] > query.within_km:
+                del hits[nct_id]
+            else:
+                hit.nearest_km, hit.nearest_site = found[0], dict(found[1])
+    ordered = sorted(hits.values(), key=lambda h: (STATUS_ORDER.get(h.row["status"], 9), h.rank))
+    return ordered[:limit] if limit else ordered
+
+
+def _rows(cache: Cache, nct_ids: set[str], query: SearchQuery) -> dict[str, Hit]:
+    rows = [r for r in cache.get_rows(sorted(nct_ids)) if not query.statuses or r["status"] in query.statuses]
+    rows.sort(key=lambda r: r["last_update"] or "", reverse=True)
+    return {r["nct_id"]: Hit(r, rank=i) for i, r in enumerate(rows)}
