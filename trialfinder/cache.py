@@ -8,8 +8,8 @@ flight. Everything here is disposable: the raw records are kept, so every
 derived column can be rebuilt, and user work lives in a different file.
 
 Tables
-    studies         one row per study: the columns search and matching need,
-                    plus the raw record (zlib-compressed JSON)
+    studies         one row per study: the columns search and matching need
+    records         the raw record of each study (zlib-compressed JSON)
     studies_fts     contentless FTS5 index (title, conditions, interventions,
                     keywords, summary, eligibility); rowid = NCT number
     sites           one row per study site, for distance filters
@@ -73,16 +73,16 @@ def m001_initial(db: sqlite_utils.Database) -> None:
             sponsor TEXT,
             sponsor_class TEXT,
             n_sites INTEGER,
-            raw BLOB NOT NULL,
             raw_hash TEXT NOT NULL,
             fetched_at TEXT NOT NULL,
             data_timestamp TEXT,
-            source TEXT,
-            criteria TEXT,                   -- parsed eligibility criteria (JSON)
-            parser_version INTEGER
+            source TEXT
         )
         """
     )
+    # Raw records live in their own table so that ``studies`` rows stay small
+    # and scans and joins over them touch few pages.
+    db.execute("CREATE TABLE records (id INTEGER PRIMARY KEY, raw BLOB NOT NULL)")
     db.execute("CREATE INDEX studies_status ON studies(status)")
     db.execute("CREATE INDEX studies_last_update ON studies(last_update)")
     db.execute(
@@ -141,7 +141,7 @@ def m001_initial(db: sqlite_utils.Database) -> None:
 
 def pack_record(raw_json: bytes) -> bytes:
     """Compress a record for storage (a one-byte codec marker, then zlib)."""
-    return b"z" + zlib.compress(raw_json, 6)
+    return b"z" + zlib.compress(raw_json, 3)
 
 
 def unpack_record(blob: bytes) -> dict[str, Any]:
@@ -161,7 +161,6 @@ class StoredState:
     id: int
     raw_hash: str
     last_update: str | None
-    raw: bytes
 
 
 @dataclass(frozen=True)
@@ -185,7 +184,9 @@ class Cache:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(str(self.path), timeout=timeout)
+            # One thread at a time uses the connection, but not always the one that opened it
+            # (import writes from a background thread).
+            conn = sqlite3.connect(str(self.path), timeout=timeout, check_same_thread=False)
         except (OSError, sqlite3.Error) as exc:
             raise CacheError(
                 f"can't open the cache at {self.path}: {exc}; choose another place with --db or $TRIALFINDER_DB"
@@ -208,6 +209,8 @@ class Cache:
                 # WAL + NORMAL: a crash of the process never corrupts or loses a
                 # committed transaction; only power loss may drop the last ones.
                 self.db.execute("PRAGMA synchronous=NORMAL")
+                # A 32 MB page cache keeps searches over a registry-sized cache fast.
+                self.db.execute("PRAGMA cache_size=-32000")
             migrations.apply(self.db)
 
     def close(self) -> None:
@@ -268,16 +271,25 @@ class Cache:
         found: dict[int, StoredState] = {}
         for chunk in _chunks(ids, 500):
             marks = ",".join("?" * len(chunk))
-            for row in self.db.execute(
-                f"SELECT id, raw_hash, last_update, raw FROM studies WHERE id IN ({marks})", chunk
-            ):
+            for row in self.db.execute(f"SELECT id, raw_hash, last_update FROM studies WHERE id IN ({marks})", chunk):
                 found[row[0]] = StoredState(*row)
         return found
 
+    def get_raw(self, study_id: int) -> dict[str, Any] | None:
+        row = self.db.execute("SELECT raw FROM records WHERE id = ?", [study_id]).fetchone()
+        return unpack_record(row[0]) if row else None
+
     def put_studies(self, rows: Sequence[dict[str, Any]]) -> None:
-        """Insert or replace study rows (complete rows, as ``ingest`` prepares them)."""
-        if rows:
-            self.db["studies"].upsert_all(rows, pk="id")
+        """Insert or replace complete study rows (as ``ingest`` prepares them)."""
+        if not rows:
+            return
+        # Plain executemany: sqlite-utils' upsert_all inspects every value, which
+        # costs more than the write itself at import speed.
+        self.db.conn.executemany(_UPSERT_STUDY, [tuple(row[c] for c in STUDY_COLUMNS) for row in rows])
+        self.db.conn.executemany(
+            "INSERT INTO records (id, raw) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET raw = excluded.raw",
+            [(row["id"], row["raw"]) for row in rows],
+        )
 
     def touch_studies(self, ids: Sequence[int], fetched_at: str, data_timestamp: str | None) -> None:
         """Record that unchanged studies were seen again."""
@@ -286,35 +298,35 @@ class Cache:
             [(fetched_at, data_timestamp, i) for i in ids],
         )
 
-    def index_text(self, study_id: int, values: Sequence[str], old_values: Sequence[str] | None = None) -> None:
-        """Put a study's searchable text in the FTS index, replacing ``old_values`` if given."""
+    def index_text(self, entries: Sequence[tuple[int, Sequence[str]]]) -> None:
+        """Add studies' searchable text (``FTS_COLUMNS`` order) to the full-text index."""
         cols = ", ".join(FTS_COLUMNS)
         marks = ", ".join("?" * len(FTS_COLUMNS))
-        if old_values is not None:
-            self.db.execute(
-                f"INSERT INTO studies_fts(studies_fts, rowid, {cols}) VALUES ('delete', ?, {marks})",
-                [study_id, *old_values],
-            )
-        self.db.execute(f"INSERT INTO studies_fts(rowid, {cols}) VALUES (?, {marks})", [study_id, *values])
+        self.db.conn.executemany(
+            f"INSERT INTO studies_fts(rowid, {cols}) VALUES (?, {marks})", [(i, *v) for i, v in entries]
+        )
 
-    def replace_sites(self, study_id: int, sites: Sequence[Sequence[Any]]) -> None:
-        """Sites as (facility, city, state, country, status, lat, lon) tuples."""
-        self.db.execute("DELETE FROM sites WHERE study_id = ?", [study_id])
+    def unindex_text(self, entries: Sequence[tuple[int, Sequence[str]]]) -> None:
+        """Remove studies' text from the index; the values must be exactly those indexed."""
+        cols = ", ".join(FTS_COLUMNS)
+        marks = ", ".join("?" * len(FTS_COLUMNS))
+        self.db.conn.executemany(
+            f"INSERT INTO studies_fts(studies_fts, rowid, {cols}) VALUES ('delete', ?, {marks})",
+            [(i, *v) for i, v in entries],
+        )
+
+    def replace_sites(self, entries: Sequence[tuple[int, Sequence[Sequence[Any]]]]) -> None:
+        """Replace the sites of studies: (study id, [(facility, city, state, country, status, lat, lon)])."""
+        self.db.conn.executemany("DELETE FROM sites WHERE study_id = ?", [(i,) for i, _ in entries])
         self.db.conn.executemany(
             "INSERT INTO sites (study_id, facility, city, state, country, status, lat, lon) "
             "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            [(study_id, *s) for s in sites],
+            [(i, *site) for i, sites in entries for site in sites],
         )
 
     def add_history(self, entries: Sequence[dict[str, Any]]) -> None:
         if entries:
             self.db["study_history"].insert_all(entries)
-
-    def set_criteria(self, study_id: int, criteria_json: str, parser_version: int) -> None:
-        self.db.execute(
-            "UPDATE studies SET criteria = ?, parser_version = ? WHERE id = ?",
-            [criteria_json, parser_version, study_id],
-        )
 
     # -- remembered searches -------------------------------------------------
 
@@ -375,7 +387,9 @@ class Cache:
     def get_record(self, nct_id: str) -> dict[str, Any] | None:
         """The raw API record for a study, or None if it isn't cached."""
         with self.errors("read"):
-            row = self.db.execute("SELECT raw FROM studies WHERE nct_id = ?", [nct_id]).fetchone()
+            row = self.db.execute(
+                "SELECT raw FROM records WHERE id = (SELECT id FROM studies WHERE nct_id = ?)", [nct_id]
+            ).fetchone()
         return unpack_record(row[0]) if row else None
 
     def get_row(self, nct_id: str) -> dict[str, Any] | None:
@@ -394,7 +408,10 @@ class Cache:
     def iter_records(self, where: str = "1", params: Sequence[Any] = ()) -> Iterator[dict[str, Any]]:
         """Raw records of the studies matching a SQL condition on ``studies``."""
         with self.errors("read"):
-            for (blob,) in self.db.execute(f"SELECT raw FROM studies WHERE {where} ORDER BY id", params):
+            for (blob,) in self.db.execute(
+                f"SELECT r.raw FROM studies JOIN records r ON r.id = studies.id WHERE {where} ORDER BY studies.id",
+                params,
+            ):
                 yield unpack_record(blob)
 
     def query_study_ids(self, key: str) -> list[str]:
@@ -408,24 +425,36 @@ class Cache:
         ]
 
     def search_text(
-        self, match: str, *, statuses: Sequence[str] = (), limit: int | None = None
+        self,
+        match: str,
+        *,
+        statuses: Sequence[str] = (),
+        status_order: Sequence[str] = (),
+        limit: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Studies whose indexed text matches an FTS5 expression, best first.
+        """Studies whose indexed text matches an FTS5 expression.
 
-        ``match`` must already be a safe FTS5 expression (see ``fts_expression``).
+        Ordered by the position of their status in ``status_order`` (others
+        after), then by relevance. ``match`` must already be a safe FTS5
+        expression (see ``fts_expression``).
         """
         weights = ", ".join(str(w) for w in FTS_WEIGHTS)
+        params: list[Any] = [match]
+        where = ""
+        if statuses:
+            where = f" WHERE status IN ({','.join('?' * len(statuses))})"
+            params += list(statuses)
+        order = "score"
+        if status_order:
+            cases = " ".join(f"WHEN ? THEN {i}" for i in range(len(status_order)))
+            order = f"CASE status {cases} ELSE {len(status_order)} END, score"
+            params += list(status_order)
         sql = (
-            f"SELECT {_ROW_COLUMNS} FROM studies JOIN ("
+            f"SELECT {_ROW_COLUMNS}, score FROM studies JOIN ("
             f"  SELECT rowid AS hit, bm25(studies_fts, {weights}) AS score FROM studies_fts"
             f"  WHERE studies_fts MATCH ?"
-            f") ON studies.id = hit"
+            f") ON studies.id = hit{where} ORDER BY {order}"
         )
-        params: list[Any] = [match]
-        if statuses:
-            sql += f" WHERE status IN ({','.join('?' * len(statuses))})"
-            params += list(statuses)
-        sql += " ORDER BY score"
         if limit:
             sql += " LIMIT ?"
             params.append(limit)
@@ -509,13 +538,24 @@ class Cache:
         """Delete every cached study, search and history row; returns how many studies went."""
         with self.transaction():
             n = self.db.execute("SELECT count(*) FROM studies").fetchone()[0]
-            for table in ("studies", "sites", "study_history", "queries", "query_studies"):
+            for table in ("studies", "records", "sites", "study_history", "queries", "query_studies"):
                 self.db.execute(f"DELETE FROM {table}")
             self.db.execute("INSERT INTO studies_fts(studies_fts) VALUES ('delete-all')")
         with self.errors("compact"):
             self.db.execute("VACUUM")
         return n
 
+
+STUDY_COLUMNS = (
+    "id", "nct_id", "title", "status", "last_known_status", "study_type", "phases", "conditions", "keywords",
+    "mesh_terms", "min_age", "max_age", "min_age_days", "max_age_days", "sex", "healthy_volunteers",
+    "last_update", "status_verified", "has_results", "sponsor", "sponsor_class", "n_sites", "raw_hash",
+    "fetched_at", "data_timestamp", "source",
+)  # fmt: skip
+_UPSERT_STUDY = (
+    f"INSERT INTO studies ({', '.join(STUDY_COLUMNS)}) VALUES ({', '.join('?' * len(STUDY_COLUMNS))}) "
+    "ON CONFLICT(id) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in STUDY_COLUMNS[1:])
+)
 
 _ROW_COLUMNS = (
     "nct_id, title, status, last_known_status, study_type, phases, conditions, keywords, mesh_terms, "

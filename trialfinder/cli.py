@@ -383,5 +383,5 @@ def clear(db_path: str | None, yes: bool) -> None:
     click.echo(f"Cleared the cache: {n} studies removed. Your patients, shortlists and watches are untouched.")
 
 
-def main() -> None:  # pragma: no cover - the console script entry point is `cli`
+if __name__ == "__main__":  # python -m trialfinder.cli
     cli()

