@@ -159,3 +159,12 @@ def test_all_real_records_import(cache):
     assert cache.info()["by_status"] == dict(expected)
     again = import_paths(cache, [STUDIES / "NCT06347575.json"])
     assert again.unchanged == 1
+
+
+def test_list_response_with_a_broken_record_keeps_the_good_ones(tmp_path):
+    good = [json.dumps(study(f"NCT0100000{i}")) for i in (1, 2)]
+    path = tmp_path / "page.json"
+    path.write_text('{"studies": [' + good[0] + ', {"protocolSection": nope}, ' + good[1] + "]}", encoding="utf-8")
+    items = list(iter_records([path]))
+    assert ids(items) == ["NCT01000001", "NCT01000002"]
+    assert len(rejected(items)) == 1

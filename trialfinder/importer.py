@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
+from . import zipstream
 from .cache import Cache, utcnow
 from .errors import InputError
 from .ingest import Counts, Prepared, prepare, save_prepared
@@ -87,26 +88,26 @@ def _iter_file(path: Path) -> Iterator[Item]:
 
 
 def _iter_zip(path: Path) -> Iterator[Item]:
+    # zipstream walks the central directory entry by entry: memory stays flat
+    # even for the registry's bulk download of more than half a million files.
     try:
-        archive = zipfile.ZipFile(path)
-    except zipfile.BadZipFile as exc:
-        yield str(path), Rejected(f"not a readable zip file: {exc}")
-        return
-    with archive:
-        for info in archive.infolist():
-            where = f"{path}!{info.filename}"
-            if info.is_dir():
+        members = zipstream.iter_members(path)
+        for member in members:
+            where = f"{path}!{member.name}"
+            if member.is_dir:
                 continue
-            if not _safe_member(info.filename):
+            if not _safe_member(member.name):
                 yield where, Rejected("refused: the zip entry's name points outside the archive")
                 continue
-            if not info.filename.lower().endswith(".json"):
+            if not member.name.lower().endswith(".json"):
                 continue
             try:
-                with archive.open(info) as fh:
-                    yield from iter_stream(fh, where, size=info.file_size)
-            except (zipfile.BadZipFile, OSError, EOFError, zlib.error) as exc:
+                with member.open() as fh:
+                    yield from iter_stream(fh, where, size=member.size)
+            except (OSError, EOFError, zlib.error) as exc:
                 yield where, Rejected(f"can't read this zip entry: {exc}")
+    except zipstream.ZipError as exc:
+        yield str(path), Rejected(f"not a readable zip file: {exc}")
 
 
 def _safe_member(name: str) -> bool:
@@ -115,40 +116,57 @@ def _safe_member(name: str) -> bool:
 
 
 def iter_stream(fh: IO[bytes], where: str, *, size: int | None = None) -> Iterator[Item]:
-    """Records from one JSON document (a study, a list response or an array)."""
-    text = io.TextIOWrapper(fh, encoding="utf-8", errors="replace")
+    """Records from one JSON document (a study, a list response or an array).
+
+    Arrays are always decoded element by element, so one broken record costs
+    only itself; small objects are parsed in one go.
+    """
+    buffered = fh if isinstance(fh, io.BufferedIOBase) else io.BufferedReader(fh)  # type: ignore[arg-type]
+    first = buffered.peek(4096)[:4096].lstrip()[:1]
+    if first == b"{" and size is not None and size <= WHOLE_FILE_LIMIT:
+        data = buffered.read()
+        yield from _iter_whole(data, where)
+        return
+    text = io.TextIOWrapper(buffered, encoding="utf-8", errors="replace")
     try:
-        yield from _iter_document(text, where, size)
+        yield from _iter_document(text, where)
     finally:
         text.detach()  # the caller owns ``fh`` and closes it
 
 
-def _iter_document(text: io.TextIOWrapper, where: str, size: int | None) -> Iterator[Item]:
-    head = text.read(4096)
-    first = head.lstrip()[:1]
-    if first == "[":
-        start = head.index("[") + 1
-        yield from _iter_array(text, head[start:], where)
-        return
-    if first != "{":
-        yield where, Rejected("not JSON: expected a study object, an API list response or a JSON array")
-        return
-    if size is not None and size > WHOLE_FILE_LIMIT:
-        match = _STUDIES_KEY.search(head)
-        if match:
-            yield from _iter_array(text, head[match.end() :], where)
-            return
-    body = head + text.read()
+def _iter_whole(data: bytes, where: str) -> Iterator[Item]:
+    """A study or list response small enough to parse in one go."""
+    text = data.decode("utf-8", errors="replace")
     try:
-        doc = json.loads(body)
+        doc = json.loads(text)
     except json.JSONDecodeError as exc:
-        yield where, Rejected(f"not valid JSON ({exc.msg} at line {exc.lineno})")
+        match = _STUDIES_KEY.search(text)
+        if match:  # a list response with a broken record: read the good ones
+            yield from _iter_array(io.StringIO(), text[match.end() :], where)
+        else:
+            yield where, Rejected(f"not valid JSON ({exc.msg} at line {exc.lineno})")
         return
     if isinstance(doc, dict) and isinstance(doc.get("studies"), list):
         for i, record in enumerate(doc["studies"]):
             yield from _checked(f"{where}[{i}]", record)
     else:
         yield from _checked(where, doc)
+
+
+def _iter_document(text: io.TextIOWrapper, where: str) -> Iterator[Item]:
+    """A large document, streamed: the elements of its top-level array or of its ``studies`` list."""
+    head = text.read(4096)
+    first = head.lstrip()[:1]
+    if first == "[":
+        yield from _iter_array(text, head[head.index("[") + 1 :], where)
+        return
+    match = _STUDIES_KEY.search(head) if first == "{" else None
+    if match:
+        yield from _iter_array(text, head[match.end() :], where)
+    elif first == "{":
+        yield where, Rejected("a very large JSON object without a list of studies near its start")
+    else:
+        yield where, Rejected("not JSON: expected a study object, an API list response or a JSON array")
 
 
 def _checked(where: str, record: Any) -> Iterator[Item]:
