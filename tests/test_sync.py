@@ -189,3 +189,16 @@ def test_search_applies_status_and_distance_locally(cache):
         h.nct_id for h in find(cache, SearchQuery.build(condition="spinal cord injury", statuses=["completed"]))
     ] == ["NCT01000003"]
     assert [h.nct_id for h in find(cache, SearchQuery.build(location="lisbon"))] == ["NCT01000002"]
+
+
+def test_refresh_ids_asks_by_id_in_chunks(httpx_mock, cache, factory):
+    from trialfinder.sync import refresh_ids
+
+    httpx_mock.add_response(url=f"{API}/version", json=VERSION)
+    httpx_mock.add_response(url=LIST, json=page([study("NCT01000001"), study("NCT01000002")]))
+    httpx_mock.add_response(url=LIST, json=page([study("NCT01000003")]))
+    with factory() as client:
+        counts = refresh_ids(cache, client, ["NCT01000003", "nct1000001", "NCT01000002"], chunk=2)
+    assert counts.new == 3
+    asked = [r.url.params["filter.ids"] for r in api_requests(httpx_mock)]
+    assert asked == ["NCT01000001,NCT01000002", "NCT01000003"]

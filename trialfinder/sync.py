@@ -221,3 +221,33 @@ def sync_remembered(
             progress(f"syncing {record.description}")
         done.append((record, sync_query(cache, client, query, page_size=page_size, progress=progress)))
     return done
+
+
+def refresh_ids(
+    cache: Cache,
+    client: Client,
+    nct_ids: list[str],
+    *,
+    chunk: int = 100,
+    progress: Progress | None = None,
+) -> Counts:
+    """Fetch these studies again by id (``filter.ids``), a hundred per request."""
+    ids = sorted({normalise_nct_id(n) for n in nct_ids})
+    total = Counts()
+    if not ids:
+        return total
+    version = client.fetch_version()
+    for start in range(0, len(ids), chunk):
+        wanted = ids[start : start + chunk]
+        for page in client.fetch_pages({"filter.ids": ",".join(wanted)}, page_size=len(wanted)):
+            total.add(
+                save_batch(
+                    cache,
+                    [("filter.ids page", s) for s in page.studies],
+                    data_timestamp=version.data_timestamp,
+                    source="api",
+                )
+            )
+        if progress:
+            progress(f"refreshed {min(start + chunk, len(ids))} of {len(ids)} studies")
+    return total
