@@ -1,0 +1,310 @@
+"""The criteria parser on small hand-written texts: every phrasing the matcher must read."""
+
+from __future__ import annotations
+
+import pytest
+
+from trialfinder.match.criteria import PARSER_VERSION, Parsed, parse
+from trialfinder.match.sections import split
+
+DAY, WEEK, MONTH, YEAR = 1.0, 7.0, 30.4375, 365.25
+
+
+def facts(text: str, kind: str, section: str = "inclusion"):
+    header = "Inclusion Criteria:" if section == "inclusion" else "Exclusion Criteria:"
+    parsed = parse(f"{header}\n\n* {text}")
+    return [f for c in parsed.criteria for f in c.facts if f.kind == kind]
+
+
+def one(text: str, kind: str, section: str = "inclusion"):
+    found = facts(text, kind, section)
+    assert len(found) == 1, found
+    return found[0]
+
+
+# -- sections ---------------------------------------------------------------------
+
+
+def test_sections_groups_nesting_and_escapes():
+    text = """Inclusion Criteria:
+
+* Age \\>= 18 years
+* Able to do one of the following:
+  * walk 10 m
+  * stand for 1 minute
+
+Inclusion criteria for healthy controls:
+
+* Age 20-30 years
+
+Exclusion Criteria:
+
+1. Pregnancy
+2. Weight \\< 40 kg"""
+    lines = split(text)
+    assert [(ln.section, ln.depth) for ln in lines] == [
+        ("inclusion", 0),
+        ("inclusion", 0),
+        ("inclusion", 1),
+        ("inclusion", 1),
+        ("inclusion", 0),
+        ("exclusion", 0),
+        ("exclusion", 0),
+    ]
+    assert lines[0].text == "Age >= 18 years"
+    assert lines[2].alternative and lines[3].alternative
+    assert lines[4].group == "for healthy controls"
+    assert lines[6].text == "Weight < 40 kg"
+    parsed = parse(text)
+    assert parsed.criteria[4].scope == "healthy"
+    assert parsed.criteria[0].scope == "patient"
+
+
+def test_group_lines_and_wrapped_bullets():
+    text = """Inclusion Criteria:
+
+Patients:
+
+* Traumatic spinal cord injury
+  sustained at least 12 months ago
+
+Healthy volunteers:
+
+* No neurological disease
+
+Exclusion Criteria:
+
+* Pregnancy"""
+    parsed = parse(text)
+    assert [c.scope for c in parsed.criteria] == ["patient", "healthy", "patient"]
+    assert parsed.criteria[0].text == "Traumatic spinal cord injury sustained at least 12 months ago"
+    assert one("Traumatic spinal cord injury sustained at least 12 months ago", "time").low == 12 * MONTH
+
+
+def test_text_without_headers_is_unknown_section():
+    parsed = parse("Adults with chronic stroke\nNo pacemaker")
+    assert {c.section for c in parsed.criteria} == {"unknown"}
+    assert not parsed.has_headers
+
+
+def test_a_sentence_starting_with_inclusion_is_not_a_header():
+    lines = split("Exclusion Criteria:\n\nInclusion in another trial within 30 days")
+    assert lines[0].section == "exclusion" and lines[0].text.startswith("Inclusion in another")
+
+
+def test_round_trip_through_json():
+    parsed = parse("Inclusion Criteria:\n\n* Men aged 18-45 with SCI at least 6 months post-injury, AIS A-C")
+    again = Parsed.from_json(parsed.to_json())
+    assert again.to_json() == parsed.to_json()
+    assert again.version == PARSER_VERSION
+
+
+# -- time since injury or onset -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "low", "high", "event"),
+    [
+        ("At least 12 months post-injury", 12 * MONTH, None, "injury"),
+        ("Within 72 hours of injury", None, 72 / 24, "injury"),
+        ("Injury time less than six months", None, 6 * MONTH, "injury"),
+        ("Between 2 weeks and 6 months after stroke", 2 * WEEK, 6 * MONTH, "stroke"),
+        ("Chronic SCI (≥1 year post injury)", YEAR, None, "injury"),
+        ("Chronic stroke (> 12 months)", 12 * MONTH, None, "stroke"),
+        ("Chronic (> 12 months) paraplegia", 12 * MONTH, None, "onset"),
+        (
+            "Stable spinal cord injury, which occurred at least 6 months prior to study enrolment",
+            6 * MONTH,
+            None,
+            "injury",
+        ),
+        ("First-ever stroke 3 to 24 months before enrollment", 3 * MONTH, 24 * MONTH, "stroke"),
+        ("Injury must have occurred 6 months before the start of the study", 6 * MONTH, None, "injury"),
+        ("Time since injury of more than twelve (12) months", 12 * MONTH, None, "injury"),
+        ("SCI sustained within the past 30 days", None, 30 * DAY, "sci"),
+        ("Onset of symptoms no more than 4.5 hours before treatment", None, 4.5 / 24, "onset"),
+        ("Diagnosed with MS at least 1 year ago", YEAR, None, "diagnosed"),
+    ],
+)
+def test_time_since_phrasings(text, low, high, event):
+    fact = one(text, "time")
+    assert fact.low == pytest.approx(low) if low is not None else fact.low is None
+    assert fact.high == pytest.approx(high) if high is not None else fact.high is None
+    assert fact.event == event
+
+
+def test_strict_and_inclusive_bounds_are_kept_apart():
+    assert one("More than 6 months post-injury", "time").low_strict
+    assert not one("At least 6 months post-injury", "time").low_strict
+    assert one("Less than 6 months since injury", "time").high_strict
+    assert not one("Within 6 months of injury", "time").high_strict
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "On a stable dose of baclofen for at least 3 months",
+        "Botulinum toxin injection within the last 3 months",
+        "History of myocardial infarction within 90 days",
+        "Radiotherapy for bone lesions within 2 weeks before enrolment",
+        "Participation in another trial within 30 days",
+        "Seizure in the past 6 months",
+    ],
+)
+def test_durations_about_something_else_are_not_time_since_onset(text):
+    assert facts(text, "time") == []
+    assert facts(text, "time", "exclusion") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "phase"),
+    [
+        ("Chronic spinal cord injury", "chronic"),
+        ("Acute stroke", "acute"),
+        ("Subacute stroke patients", "subacute"),
+        ("Patients in the chronic phase of stroke", "chronic"),
+        ("Sub-acute SCI", "subacute"),
+    ],
+)
+def test_phase_words_without_numbers(text, phase):
+    fact = one(text, "time")
+    assert fact.phase == phase and fact.low is None and fact.high is None
+
+
+@pytest.mark.parametrize("text", ["Chronic pain", "Acute illness at screening", "Chronic kidney disease"])
+def test_phase_words_about_other_things_are_ignored(text):
+    assert facts(text, "time") == []
+
+
+def test_exclusion_of_recent_stroke_or_sci_names_both_conditions_and_the_window():
+    found = parse("Exclusion Criteria:\n\n* Stroke or spinal cord injury within the last 6 months").criteria[0].facts
+    time = [f for f in found if f.kind == "time"]
+    assert len(time) == 1 and time[0].high == pytest.approx(6 * MONTH)
+    assert sorted(v for f in found if f.kind == "condition" for v in f.values) == ["spinal_cord_injury", "stroke"]
+
+
+def test_a_time_criterion_that_cannot_be_read_is_flagged():
+    parsed = parse("Inclusion Criteria:\n\n* Injury occurring roughly several months after the index surgery 2 times")
+    assert "time_since_onset" in parsed.criteria[0].unread or parsed.criteria[0].facts == []
+
+
+# -- ages and sex ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "low", "high"),
+    [
+        ("Aged 18 to 65 years", 18 * YEAR, 66 * YEAR),
+        ("18 years of age or older", 18 * YEAR, None),
+        ("Age ≥ 18 years", 18 * YEAR, None),
+        ("Between 18 and 75 years of age", 18 * YEAR, 76 * YEAR),
+        ("Adults aged 18+ years", 18 * YEAR, None),
+        ("Age 5-17 years old", 5 * YEAR, 18 * YEAR),
+        ("Men between the age of 18 to 45 years old", 18 * YEAR, 46 * YEAR),
+        ("Age under 65 years", None, 65 * YEAR),
+    ],
+)
+def test_age_phrasings(text, low, high):
+    fact = one(text, "age")
+    assert fact.low == pytest.approx(low) if low is not None else fact.low is None
+    assert fact.high == pytest.approx(high) if high is not None else fact.high is None
+
+
+def test_ages_of_other_people_and_durations_are_not_the_patients_age():
+    assert facts("Caregiver aged 18 years or older", "age") == []
+    assert facts("Aged 18-65 years with injury more than 12 months ago", "age")[0].high == pytest.approx(66 * YEAR)
+    assert len(facts("Aged 18-65 years with injury more than 12 months ago", "age")) == 1
+
+
+def test_sex_restrictions_and_rules_for_one_sex():
+    assert one("Men with stable spinal cord injury", "sex").values == ["male"]
+    assert one("Women aged 40 to 70", "sex").values == ["female"]
+    assert facts("Men and women aged 18 or older", "sex") == []
+    assert facts("Women of childbearing potential must use contraception", "sex") == []
+    assert facts("Female patients of childbearing age must have a negative pregnancy test", "sex") == []
+    assert facts("Pregnant women", "sex", "exclusion") == []
+
+
+# -- severity -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "grades"),
+    [
+        ("AIS A-C", ["A", "B", "C"]),
+        ("AIS A–C", ["A", "B", "C"]),
+        ("ASIA B or C", ["B", "C"]),
+        ("AIS grade A, B, or C", ["A", "B", "C"]),
+        ("ASIA Impairment Scale (AIS) grade A to D", ["A", "B", "C", "D"]),
+        ("Complete spinal cord injury (ASIA-A)", ["A"]),
+        ("Motor complete SCI", ["A", "B"]),
+        ("Motor incomplete spinal cord injury", ["C", "D"]),
+        ("Incomplete SCI", ["B", "C", "D"]),
+    ],
+)
+def test_ais_grades(text, grades):
+    assert one(text, "ais").values == grades
+
+
+def test_complete_in_other_senses_is_not_a_grade():
+    assert facts("Able to complete the questionnaires", "ais") == []
+    assert facts("Completed rehabilitation after injury", "ais") == []
+
+
+@pytest.mark.parametrize(
+    ("text", "top", "bottom"),
+    [
+        ("Neurological level of injury C4-T12", "C4", "T12"),
+        ("Injury between C-4 and T-6", "C4", "T6"),
+        ("Lesion at or above T6", "C1", "T6"),
+        ("Injury level above T6", "C1", "T5"),
+        ("SCI below T10", "T11", "S5"),
+        ("Spinal cord lesion at T6 or above", "C1", "T6"),
+        ("Cervical spinal cord injury", "C1", "C8"),
+        ("Thoracic injury", "T1", "T12"),
+        ("Tetraplegia", "C1", "C8"),
+        ("Supra sacral spinal cord injury", "C1", "L5"),
+    ],
+)
+def test_neurological_levels(text, top, bottom):
+    assert one(text, "level").values == [top, bottom]
+
+
+@pytest.mark.parametrize(
+    ("text", "levels"),
+    [
+        ("GMFCS level I-III", ["I", "II", "III"]),
+        ("GMFCS levels 1–3", ["I", "II", "III"]),
+        ("GMFCS level II or III", ["II", "III"]),
+        ("Gross Motor Function Classification System (GMFCS) levels I to IV", ["I", "II", "III", "IV"]),
+    ],
+)
+def test_gmfcs(text, levels):
+    assert one(text, "gmfcs").values == levels
+
+
+def test_a_severity_mention_that_cannot_be_read_is_flagged():
+    parsed = parse("Inclusion Criteria:\n\n* AIS classification determined by the investigator")
+    assert "severity" in parsed.criteria[0].unread
+
+
+# -- conditions -----------------------------------------------------------------------
+
+
+def test_condition_mentions_and_negation():
+    assert one("Traumatic spinal cord injury", "condition").values == ["spinal_cord_injury"]
+    assert not one("Traumatic spinal cord injury", "condition").negated
+    assert one("No history of stroke", "condition").negated
+    assert one("Any neurological disorder other than stroke", "condition", "exclusion").negated
+    assert one("History of traumatic brain injury", "condition", "exclusion").values == ["traumatic_brain_injury"]
+
+
+def test_parsing_is_fast_enough_for_long_adversarial_text():
+    import time
+
+    text = "Inclusion Criteria:\n\n" + "\n".join(
+        ["* " + "1-2-3-" * 300, "* " + "- " * 2000, "* AIS " + "A, " * 500, "* " + "9" * 5000 + " months"]
+    )
+    started = time.perf_counter()
+    parse(text)
+    assert time.perf_counter() - started < 0.5

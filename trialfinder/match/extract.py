@@ -1,0 +1,617 @@
+"""Read checkable facts out of one criterion: ages, sex, time since onset, severity, conditions.
+
+Each extractor is a small function over the criterion's normalised text and
+returns facts it is sure of. Whatever looks checkable but can't be read with
+confidence is reported as "unread", so the matcher says "uncertain" instead
+of guessing. All times and ages are in days.
+
+Facts describe a set of patients: in an inclusion criterion the set that may
+join, in an exclusion criterion the set that is turned away.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..models import DAYS_PER
+from ..seeds import knowledge
+
+# -- numbers and units ------------------------------------------------------------
+
+_WORDS = {
+    "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+    "ten": 10, "eleven": 11, "twelve": 12, "thirteen": 13, "fourteen": 14, "fifteen": 15, "sixteen": 16,
+    "seventeen": 17, "eighteen": 18, "nineteen": 19, "twenty": 20, "twenty-one": 21, "twenty-four": 24,
+    "thirty": 30, "thirty-six": 36, "forty": 40, "forty-eight": 48, "fifty": 50, "sixty": 60, "seventy": 70,
+    "seventy-five": 75, "eighty": 80, "ninety": 90,
+}  # fmt: skip
+_UNIT_WORDS = r"(?:years?|yrs?|months?|mos?|weeks?|wks?|days?|hours?|hrs?)"
+_WORD_NUMBER = re.compile(
+    r"\b("
+    + "|".join(sorted(_WORDS, key=len, reverse=True))
+    + r")(?:\s*\((\d+(?:\.\d+)?)\))?(?=[\s-]+"
+    + _UNIT_WORDS
+    + r"\b)"
+)
+_DIGITS_IN_PARENS = re.compile(r"\b[a-z-]+\s*\((\d+(?:\.\d+)?)\)(?=\s*" + _UNIT_WORDS + r"\b)")
+_THE_PAST_UNIT = re.compile(
+    r"\b(within|in|during|over|for)\s+the\s+(past|last|previous|preceding)\s+(year|month|week|day)\b"
+)
+_A_UNIT = re.compile(
+    r"\b(within|than|least|over|under|past|last|after|about|for|in)\s+(a|an|one)\s+(year|month|week|day|hour)\b"
+)
+_SYMBOLS = [
+    ("≥", ">="),
+    ("≤", "<="),
+    ("=>", ">="),
+    ("=<", "<="),
+    ("–", "-"),
+    ("—", "-"),
+    ("‑", "-"),
+    ("＞", ">"),
+    ("＜", "<"),
+]
+
+NUM = r"(\d+(?:\.\d+)?)"
+UNIT = (
+    r"(years?|yrs?\.?|y(?=[\s).,;]|$)|months?|mos?\.?|weeks?|wks?\.?|days?|d(?=[\s).,;]|$)|"
+    r"hours?|hrs?\.?|h(?=[\s).,;]|$))"
+)
+QTY = NUM + r"\s*-?\s*" + UNIT
+
+_MIN = (
+    r"(?:>=|>|at least|more than|greater than|longer than|over|above|beyond|a minimum of|minimum of|minimum|"
+    r"no less than|not less than|no sooner than|exceeding|in excess of|older than)"
+)
+_MAX = (
+    r"(?:<=|<|less than|fewer than|shorter than|under|below|up to|no more than|not more than|no longer than|"
+    r"not longer than|a maximum of|maximum of|maximum|within the (?:last|past|previous|first)|within|"
+    r"in the (?:last|past|previous|first)|during the (?:last|past|previous|first)|not exceeding|no later than|"
+    r"not later than|younger than|no older than)"
+)
+_STRICT = {">", "more than", "greater than", "longer than", "over", "above", "beyond", "exceeding", "in excess of",
+           "older than", "<", "less than", "fewer than", "shorter than", "under", "below", "younger than"}  # fmt: skip
+_POST_MIN = r"(?:or (?:more|longer|greater|older|over|above)|and (?:older|over|above)|\+|or later)"
+_POST_MAX = r"(?:or (?:less|fewer|shorter|younger|under|below|earlier)|and (?:younger|under|below))"
+
+_RANGE = re.compile(
+    r"(?:between|from)?\s*" + NUM + r"\s*" + UNIT + r"?\s*(?:-|to|and|through|until)\s*" + QTY, re.IGNORECASE
+)
+_COMPARED = re.compile(r"(?P<cmp>" + _MIN + "|" + _MAX + r")\s*(?:the\s+age\s+of\s+|age\s+)?" + QTY)
+_POST = re.compile(QTY + r"\s*(?:of age\s*|old\s*)?(?P<post>" + _POST_MIN + "|" + _POST_MAX + ")")
+_PLUS = re.compile(NUM + r"\s*\+\s*" + UNIT)
+# "injury must have occurred 6 months before the study": at least that long ago.
+_AGO = re.compile(QTY + r"\s+(?:ago|before|prior)\b")
+
+
+_SYMBOL_TABLE = str.maketrans({"≥": ">=", "≤": "<=", "–": "-", "—": "-", "‑": "-", "＞": ">", "＜": "<"})
+# Substring tests are much cheaper than a regex alternation tried at every position.
+_NUMBER_WORD_STEMS = (
+    "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten", "eleven", "twelve", "teen",
+    "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
+)  # fmt: skip
+_SPACES = re.compile(r"\s+")
+
+
+def normalise(text: str) -> str:
+    """Lower case, symbols spelt one way, number words as digits: "six (6) months" → "6 months".
+
+    Each rewrite runs only when a cheap test shows it could apply: this runs for every criterion stored.
+    """
+    text = text.lower()
+    if not text.isascii():
+        text = text.translate(_SYMBOL_TABLE)
+    if "=>" in text or "=<" in text:
+        text = text.replace("=>", ">=").replace("=<", "<=")
+    if any(map(text.__contains__, _NUMBER_WORD_STEMS)):
+        text = _WORD_NUMBER.sub(lambda m: m.group(2) or str(_WORDS[m.group(1)]), text)
+    if "(" in text:
+        text = _DIGITS_IN_PARENS.sub(r"\1", text)
+    if " a " in text or " an " in text or " one " in text:
+        text = _A_UNIT.sub(r"\1 1 \3", text)
+    if "the past" in text or "the last" in text or "the previous" in text or "the preceding" in text:
+        text = _THE_PAST_UNIT.sub(r"\1 the \2 1 \3", text)
+    if "  " in text or "\n" in text or "\t" in text:
+        text = _SPACES.sub(" ", text)
+    return text
+
+
+def unit_days(unit: str) -> float:
+    u = unit.rstrip(".")
+    if u.startswith("y"):
+        return DAYS_PER["year"]
+    if u.startswith("mo"):
+        return DAYS_PER["month"]
+    if u.startswith("w"):
+        return DAYS_PER["week"]
+    if u.startswith("d"):
+        return DAYS_PER["day"]
+    return DAYS_PER["hour"]
+
+
+@dataclass
+class Bound:
+    """A set of durations, in days: low..high, each end open (strict) or closed."""
+
+    low: float | None = None
+    high: float | None = None
+    low_strict: bool = False
+    high_strict: bool = False
+    phrase: str = ""
+    start: int = 0
+    end: int = 0
+
+
+def quantities(text: str, *, inclusive_top_unit: bool = False) -> list[Bound]:
+    """Every bounded duration in normalised text: ranges, "at least X", "X or more", "X+", "within X".
+
+    ``inclusive_top_unit`` reads "up to 45 years" as everything before the 46th
+    year (how registries mean ages); durations since an event are not widened.
+    """
+    found: list[Bound] = []
+    taken: list[tuple[int, int]] = []
+
+    def free(a: int, b: int) -> bool:
+        return all(b <= s or a >= e for s, e in taken)
+
+    for m in _RANGE.finditer(text):
+        low_unit = m.group(2) or m.group(4)
+        low = float(m.group(1)) * unit_days(low_unit)
+        top_unit = unit_days(m.group(4))
+        high = float(m.group(3)) * top_unit
+        if low > high:
+            continue
+        if inclusive_top_unit:
+            high += top_unit
+        found.append(Bound(low, high, False, inclusive_top_unit, m.group(0).strip(), m.start(), m.end()))
+        taken.append((m.start(), m.end()))
+    for m in _COMPARED.finditer(text):
+        if not free(m.start(), m.end()):
+            continue
+        cmp = m.group("cmp")
+        value = float(m.group(2)) * unit_days(m.group(3))
+        strict = cmp in _STRICT
+        if re.fullmatch(_MIN, cmp):
+            found.append(Bound(low=value, low_strict=strict, phrase=m.group(0), start=m.start(), end=m.end()))
+        else:
+            top = value + unit_days(m.group(3)) if inclusive_top_unit and not strict else value
+            strict = strict or (inclusive_top_unit and not strict)
+            found.append(Bound(high=top, high_strict=strict, phrase=m.group(0), start=m.start(), end=m.end()))
+        taken.append((m.start(), m.end()))
+    for m in _POST.finditer(text):
+        if not free(m.start(), m.end()):
+            continue
+        value = float(m.group(1)) * unit_days(m.group(2))
+        if re.fullmatch(_POST_MIN, m.group("post")):
+            found.append(Bound(low=value, phrase=m.group(0), start=m.start(), end=m.end()))
+        else:
+            top = value + unit_days(m.group(2)) if inclusive_top_unit else value
+            found.append(
+                Bound(high=top, high_strict=inclusive_top_unit, phrase=m.group(0), start=m.start(), end=m.end())
+            )
+        taken.append((m.start(), m.end()))
+    for pattern in (_PLUS, _AGO):
+        for m in pattern.finditer(text):
+            if free(m.start(), m.end()):
+                value = float(m.group(1)) * unit_days(m.group(2))
+                found.append(Bound(low=value, phrase=m.group(0), start=m.start(), end=m.end()))
+                taken.append((m.start(), m.end()))
+    return sorted(found, key=lambda b: b.start)
+
+
+# -- facts ---------------------------------------------------------------------
+
+
+@dataclass
+class Fact:
+    """One checkable statement read from a criterion (serialised as a dict)."""
+
+    kind: str  # age | sex | time | ais | level | gmfcs | condition
+    phrase: str = ""
+    low: float | None = None
+    high: float | None = None
+    low_strict: bool = False
+    high_strict: bool = False
+    event: str | None = None  # time: the event words it counts from ("injury", "stroke", "onset"…)
+    phase: str | None = None  # time: "acute" | "subacute" | "chronic" when named without numbers
+    values: list[str] = field(default_factory=list)  # sex, ais grades, gmfcs levels, level range, condition ids
+    negated: bool = False  # condition: "no history of stroke"
+    qualified: bool = False  # condition: "severe head injury", a kind of it that a profile can't tell
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v not in (None, "", [], False) or k == "kind"}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Fact:
+        return cls(**data)
+
+
+# -- age -----------------------------------------------------------------------
+
+_AGE_CUE = re.compile(r"\bage[ds]?\b|\byears? old\b|\byears? of age\b|\by/?o\b|\bolder\b|\byounger\b|\badults?\b")
+_THIRD_PARTY = re.compile(
+    r"\b(caregivers?|carers?|partners?|spouses?|parents?|guardians?|mothers?|fathers?|siblings?|infants?|babies|"
+    r"baby|offspring|household|family members?|relatives?)\b"
+)
+
+
+_AGE_BEFORE = re.compile(
+    r"(?:\b(?:age[ds]?|ages|aged|age of|adults?|patients?|participants?|subjects?|men|women|males?|females?|children|"
+    r"individuals|persons|people|boys|girls|volunteers)\b[^.;\d]{0,14})$"
+)
+_AGE_AFTER = re.compile(r"\s*(?:years?\s*)?(?:old|of age|y/?o)\b|\s*(?:or|and) (?:older|younger)\b")
+_TIME_AFTER = re.compile(
+    r"\s*(?:ago|prior|before|post|after|since|following)\b|\s*(?:of|from)\s+(?:injury|stroke|onset)"
+)
+
+
+def ages(text: str) -> tuple[list[Fact], bool]:
+    """Age limits stated for the participant; second value: an age is mentioned but couldn't be read."""
+    if not _AGE_CUE.search(text) or _THIRD_PARTY.search(text):
+        return [], False
+    facts: list[Fact] = []
+    for b in quantities(text, inclusive_top_unit=True):
+        left, right = text[max(0, b.start - 30) : b.start], text[b.end : b.end + 20]
+        if _TIME_AFTER.match(right):
+            continue  # "injury more than 12 months ago" is a time since injury, not an age
+        if (
+            _AGE_BEFORE.search(left)
+            or _AGE_AFTER.match(right)
+            or re.search(r"\b(?:old|older|younger|of age)\b", b.phrase)
+        ):
+            facts.append(Fact("age", b.phrase, b.low, b.high, b.low_strict, b.high_strict))
+    unread = not facts and bool(re.search(r"\bage[ds]?\b[^.;]{0,30}\d|\d+\s*(?:years?|yrs?) (?:old|of age)", text))
+    return facts, unread
+
+
+# -- sex -----------------------------------------------------------------------
+
+_MALE = re.compile(
+    r"^(?:(?:adult|healthy|eligible)\s+)?(?:men|males?|boys)\b(?!\s*(?:and|or|/|,)\s*(?:women|females?|girls))"
+    r"|\b(?:men|males?) only\b|\bonly (?:men|males?)\b|\b(?:sex|gender)\s*[:=]?\s*male\b(?!\s*(?:and|or|/)\s*female)"
+)
+_FEMALE = re.compile(
+    r"^(?:(?:adult|healthy|eligible|postmenopausal|post-menopausal|premenopausal)\s+)?(?:women|females?|girls)\b"
+    r"(?!\s*(?:and|or|/|,)\s*(?:men|males?|boys))"
+    r"|\b(?:women|females?) only\b|\bonly (?:women|females?)\b|\b(?:sex|"
+    r"gender)\s*[:=]?\s*female\b(?!\s*(?:and|or|/)\s*male)"
+)
+_BOTH = re.compile(
+    r"\b(men and women|male and female|males and females|male or female|men or women|both sexes|either sex)\b"
+)
+
+
+_SEX_CONDITIONAL = re.compile(
+    r"childbearing|child-bearing|pregnan|contracept|lactat|breast-?feed|nursing|menopaus|sterili[sz]|birth control|"
+    r"sperm|condom|\b(?:must|should|shall|will|agree|willing|if)\b"
+)
+
+
+def sexes(text: str) -> list[Fact]:
+    """A criterion that restricts who may join by sex ("Men aged 18 to 45 with…").
+
+    Rules for participants of one sex ("Women of childbearing potential must…")
+    are not restrictions and are skipped.
+    """
+    if _BOTH.search(text) or _SEX_CONDITIONAL.search(text):
+        return []
+    if _MALE.search(text):
+        return [Fact("sex", "men only", values=["male"])]
+    if _FEMALE.search(text):
+        return [Fact("sex", "women only", values=["female"])]
+    return []
+
+
+# -- time since injury or onset ----------------------------------------------------
+
+
+@functools.cache
+def _event_pattern() -> re.Pattern[str]:
+    words = {w for c in knowledge().conditions.values() for w in c.event_words}
+    words |= {"onset", "diagnosis", "diagnosed", "symptoms", "post-injury", "postinjury", "post-stroke", "poststroke"}
+    alternation = "|".join(sorted((re.escape(w) for w in words), key=len, reverse=True))
+    return re.compile(r"\b(" + alternation + r")(?:s|ies|ed)?\b")
+
+
+_EVENT_NEAR = re.compile(
+    r"\b(injur\w*|sci|trauma\w*|lesion|stroke|onset|diagnos\w*|ictus|infarct\w*|post-?(?:injury|stroke))\b"
+)
+# A quantity about something else: "on stable medication for at least 3 months", "seizure within 6 months".
+_OTHER_SUBJECT = re.compile(
+    r"\b(medications?|drugs?|treatment|therapy|therapies|botulinum|botox|toxin|injections?|surgery|surgical|"
+    r"operation|procedure|implant\w*|training|program\w*|rehabilitation|physiotherapy|seizures?|infection|"
+    r"myocardial|cardiac|heart|angina|cancer|malignan\w*|chemotherapy|radiation|radiotherapy|pregnan\w*|"
+    r"participat\w*|trials?|studies|study drug|investigational|vaccin\w*|alcohol|smok\w*|dose|doses|"
+    r"fracture|ulcers?|pressure sores?|hospitali[sz]\w*|admission|discharge|relapse|exacerbation|symptoms? of|"
+    r"transfusion|thrombo\w*|embolism|dvt|bleeding|weight)\b"
+)
+_PHASE_WORD = re.compile(r"\b(acute|sub-?acute|chronic)\b")
+_PHASE_BETWEEN = (
+    r"(?:(?:traumatic|non-?traumatic|spinal|cord|cervical|thoracic|lumbar|complete|incomplete|motor|sensory|"
+    r"ischemic|ischaemic|hemorrhagic|haemorrhagic|first-ever|first|brain|supratentorial|unilateral|hemispheric|"
+    r"phase|stage|period|of|after|following|post|the|an?)\s+){0,3}"
+)
+_PHASE_CONTEXT = re.compile(
+    r"\b(acute|sub-?acute|chronic)\s+"
+    + _PHASE_BETWEEN
+    + r"(injur\w*|sci\b|spinal cord|stroke|tbi\b|brain injur\w*|tetrapleg\w*|quadripleg\w*|parapleg\w*|"
+    r"hemipare\w*|hemipleg\w*|myelopathy)"
+    r"|\b(injur\w*|sci|stroke|tbi)\b\s+(?:in the\s+|at the\s+|in\s+)?(acute|sub-?acute|"
+    r"chronic)\s+(?:phase|stage|period)"
+)
+# "acute kidney injury", "chronic obstructive…": the phase word belongs to another organ.
+_PHASE_OTHER_ORGAN = re.compile(r"\b(kidney|renal|liver|hepatic|lung|pulmonary|myocardial|heart|cardiac|coronary)\b")
+
+
+def times(text: str) -> tuple[list[Fact], bool]:
+    """Time since injury or onset: minimum, maximum, range, or a phase named without numbers."""
+    event_re = _event_pattern()
+    if not event_re.search(text) and not _PHASE_WORD.search(text):
+        return [], False
+    facts: list[Fact] = []
+    bounds = quantities(text)
+    for b in bounds:
+        event = _event_for(text, b, event_re)
+        if event is None:
+            continue
+        facts.append(Fact("time", b.phrase, b.low, b.high, b.low_strict, b.high_strict, event=event))
+    if not facts:
+        for m in _PHASE_CONTEXT.finditer(text):
+            phase = (m.group(1) or m.group(4) or "").replace("-", "")
+            if phase and not _PHASE_OTHER_ORGAN.search(m.group(0)):
+                facts.append(Fact("time", m.group(0), event=_phase_event(m.group(0)), phase=phase))
+                break
+    has_number = bool(re.search(QTY, text))
+    unread = not facts and has_number and bool(event_re.search(text)) and _looks_like_time_since(text)
+    return facts, unread
+
+
+def _event_for(text: str, b: Bound, event_re: re.Pattern[str]) -> str | None:
+    """The event a duration counts from, if it is the start of a condition (not a drug, a seizure…)."""
+    before = re.split(r"[;.]\s", text[max(0, b.start - 70) : b.start])[-1]
+    after = re.split(r"[;.]\s|, (?:and|or) ", text[b.end : b.end + 60])[0]
+    if re.search(r"\b(for|during|lasting|duration of)\s*$", before):
+        return None  # "stable for at least 3 months": a duration of something else
+    right = event_re.search(after[:40])
+    if right and re.match(r"\s*(?:\)\s*)?(?:post|after|from|since|following|of|prior|before|ago|,)?[\s-]*", after):
+        lead = after[: right.start()]
+        if not _OTHER_SUBJECT.search(lead) and re.fullmatch(
+            r"[\s,()-]*(?:(?:post|after|from|since|following|of|prior to|before|ago|the|(?:their|"
+            r"the)\s+(?:initial\s+)?|"
+            r"index|first|last|current|most recent|qualifying|onset of|date of|time of|occurrence of)[\s-]*)*",
+            lead,
+        ):
+            if not _OTHER_SUBJECT.search(before[-25:]):
+                return _canonical_event(right.group(1))
+    lefts = list(event_re.finditer(before))
+    if lefts:
+        last = lefts[-1]
+        between = before[last.end() :]
+        if not _OTHER_SUBJECT.search(between) and len(between) < 45:
+            return _canonical_event(last.group(1))
+    if re.search(r"\(\s*$", before) and _PHASE_WORD.search(before[-30:]):
+        return "onset"  # "chronic (> 12 months)"
+    return None
+
+
+def _canonical_event(word: str) -> str:
+    w = word.lower()
+    if w.startswith("symptom"):
+        return "onset"
+    if w.startswith(("post-", "post")):
+        w = w.replace("post-", "").replace("post", "")
+    return w
+
+
+def _phase_event(phrase: str) -> str:
+    m = _EVENT_NEAR.search(phrase)
+    return _canonical_event(m.group(1)) if m else "onset"
+
+
+def _looks_like_time_since(text: str) -> bool:
+    return bool(
+        re.search(
+            r"\b(post|after|since|ago|prior|following|from|within|time since|duration)\b[^.;]{0,40}"
+            r"\b(injur\w*|stroke|onset|diagnos\w*|sci|trauma|lesion|ictus)",
+            text,
+        )
+        or re.search(r"\b(injur\w*|stroke|onset|sci|trauma)\b[^.;]{0,30}\b(ago|prior|before|duration|time)\b", text)
+    )
+
+
+# -- severity --------------------------------------------------------------------
+
+_GRADE_LIST = r"([a-e](?:\s*(?:,\s*(?:or|and)?|/|or|and|to|through|-)\s*(?:grade\s+)?[a-e]\b)*)"
+_AIS = re.compile(
+    r"\b(?:ais|asia(?: impairment scale)?(?: \(ais\))?|"
+    r"american spinal injury association(?: impairment scale)?(?: \(asia\))?)"
+    r"(?: impairment scale)?(?:\s+(?:grades?|scores?|levels?|class(?:ification)?|categor(?:y|"
+    r"ies)))?\s*(?:of\s+|is\s+|:|=)?\s*" + _GRADE_LIST + r"(?![a-z])"
+)
+_AIS_WORDS = re.compile(
+    r"\b(motor complete|motor incomplete|sensory incomplete|incomplete|complete)\s+"
+    r"(?:\w+\s+){0,2}?(?:spinal cord injur\w*|sci\b|injur\w*|lesions?|tetrapleg\w*|quadripleg\w*|parapleg\w*)"
+    r"|\b(?:sci|spinal cord injury|injury|lesion)\b\s+(?:that is |which is |classified as )?"
+    r"(motor complete|motor incomplete|sensory incomplete|incomplete|complete)\b"
+)
+_LEVEL = r"([ctls])-?\s?(\d{1,2})"
+_LEVEL_RANGE = re.compile(r"\b" + _LEVEL + r"\s*(?:-|to|through|and)\s*" + _LEVEL + r"\b")
+_LEVEL_ABOVE = re.compile(
+    r"\b(?:at or above|at or higher than|at and above|above|higher than|rostral to|superior to|"
+    r"cephalad to)\s+(?:the\s+)?(?:level\s+(?:of\s+)?)?"
+    + _LEVEL
+    + r"\b|\b"
+    + _LEVEL
+    + r"\s+(?:or|and)\s+(above|higher)\b"
+)
+_LEVEL_BELOW = re.compile(
+    r"\b(?:at or below|at or lower than|at and below|below|lower than|caudal to|"
+    r"inferior to)\s+(?:the\s+)?(?:level\s+(?:of\s+)?)?"
+    + _LEVEL
+    + r"\b|\b"
+    + _LEVEL
+    + r"\s+(?:or|and)\s+(below|lower)\b"
+)
+_REGION = re.compile(
+    r"\b(supra[- ]?sacral|(?<!supra )(?<!supra-)(?:cervical|thoracic|lumbar|sacral))\s+"
+    r"(?:level\s+|spinal cord\s+|sci\b|injur|lesion|segment|region|cord)"
+    r"|\b(tetrapleg\w*|quadripleg\w*|parapleg\w*)\b"
+)
+_LEVEL_CUE = re.compile(r"\b(?:level|nli|lesion|injur\w*|sci|spinal cord|segments?|neurological)\b")
+_GMFCS = re.compile(
+    r"\b(?:gmfcs|gross motor function classification system(?: \(gmfcs\))?)(?:\s+(?:levels?|"
+    r"grades?|scores?))?\s*(?:of\s+|:|=)?\s*"
+    r"((?:iv|v|i{1,3}|[1-5])(?:\s*(?:,|/|or|and|to|through|-)\s*(?:level\s+)?(?:iv|v|i{1,3}|[1-5])\b)*)"
+)
+
+
+def _grade_set(spec: str, scale: tuple[str, ...]) -> list[str]:
+    """ "a, b or c" / "a-c" / "i to iii" → the grades named, in scale order."""
+    tokens = re.findall(r"[a-z0-9]+|-|to|through", spec.lower())
+    out: list[str] = []
+    i = 0
+    norm = [_scale_value(t, scale) for t in tokens]
+    while i < len(tokens):
+        value = norm[i]
+        if value is None:
+            i += 1
+            continue
+        if i + 2 < len(tokens) and tokens[i + 1] in ("-", "to", "through") and norm[i + 2] is not None:
+            a, b = scale.index(value), scale.index(norm[i + 2])
+            out += list(scale[min(a, b) : max(a, b) + 1])
+            i += 3
+            continue
+        out.append(value)
+        i += 1
+    return sorted(set(out), key=scale.index)
+
+
+def _scale_value(token: str, scale: tuple[str, ...]) -> str | None:
+    roman = {"1": "I", "2": "II", "3": "III", "4": "IV", "5": "V"}
+    t = token.upper()
+    if t in scale:
+        return t
+    if roman.get(t) in scale:
+        return roman[t]
+    return None
+
+
+def severities(text: str) -> tuple[list[Fact], bool]:
+    """AIS grades, neurological level ranges and GMFCS levels."""
+    k = knowledge()
+    facts: list[Fact] = []
+    for m in _AIS.finditer(text):
+        grades = _grade_set(m.group(1), k.ais_grades)
+        if grades:
+            facts.append(Fact("ais", m.group(0).strip(), values=grades))
+    if not any(f.kind == "ais" for f in facts):
+        for m in _AIS_WORDS.finditer(text):
+            words = m.group(1) or m.group(2)
+            grades = list(k.ais_terms.get(words, ()))
+            if grades and not re.search(r"\b(fully|to)\s+complete\b|\bcompleted?\s+(the|a|all)\b", m.group(0)):
+                facts.append(Fact("ais", m.group(0).strip(), values=grades))
+                break
+    facts += _levels(text)
+    for m in _GMFCS.finditer(text):
+        levels = _grade_set(m.group(1), k.gmfcs_levels)
+        if levels:
+            facts.append(Fact("gmfcs", m.group(0).strip(), values=levels))
+    mentioned = bool(
+        re.search(r"\b(ais|asia)\b|\bgmfcs\b|\bgross motor function classification", text)
+        or (_LEVEL_CUE.search(text) and re.search(r"\b[ctl]\s?\d{1,2}\b", text))
+    )
+    unread = mentioned and not facts
+    return facts, unread
+
+
+def _level_name(letter: str, number: str) -> str | None:
+    name = f"{letter.upper()}{int(number)}"
+    return name if name in knowledge().levels else None
+
+
+def _levels(text: str) -> list[Fact]:
+    k = knowledge()
+    order = k.levels
+    if not _LEVEL_CUE.search(text) and not _REGION.search(text):
+        return []
+    facts = []
+    for m in _LEVEL_RANGE.finditer(text):
+        a, b = _level_name(m.group(1), m.group(2)), _level_name(m.group(3), m.group(4))
+        if a and b and order.index(a) <= order.index(b):
+            facts.append(Fact("level", m.group(0), values=[a, b]))
+    for m in _LEVEL_ABOVE.finditer(text):
+        name = _level_name(*(m.group(1, 2) if m.group(1) else m.group(3, 4)))
+        if name:
+            inclusive = "at" in m.group(0) or "or" in m.group(0) or " and " in m.group(0)
+            i = order.index(name) - (0 if inclusive else 1)
+            if i >= 0:
+                facts.append(Fact("level", m.group(0), values=[order[0], order[i]]))
+    for m in _LEVEL_BELOW.finditer(text):
+        name = _level_name(*(m.group(1, 2) if m.group(1) else m.group(3, 4)))
+        if name:
+            inclusive = "at" in m.group(0) or "or" in m.group(0) or " and " in m.group(0)
+            i = order.index(name) + (0 if inclusive else 1)
+            if i < len(order):
+                facts.append(Fact("level", m.group(0), values=[order[i], order[-1]]))
+    for m in _REGION.finditer(text):
+        word = (m.group(1) or m.group(2) or "").replace("-", "").replace(" ", "")
+        key = next((r for r in k.level_regions if word.startswith(r[:6])), None)
+        if word.startswith("suprasacral"):
+            facts.append(Fact("level", m.group(0), values=[order[0], "L5"]))
+        elif key:
+            top, bottom = k.level_regions[key]
+            facts.append(Fact("level", m.group(0).strip(), values=[top, bottom]))
+    return facts
+
+
+# -- conditions --------------------------------------------------------------------
+
+
+@functools.cache
+def _condition_index() -> tuple[re.Pattern[str], dict[str, str]]:
+    """One pattern for every condition name used in criteria, and which condition each name is."""
+    names: dict[str, str] = {}
+    for c in knowledge().conditions.values():
+        for word in c.criteria_terms:
+            names.setdefault(word.lower(), c.id)
+    alternation = "|".join(re.escape(w) for w in sorted(names, key=len, reverse=True))
+    return re.compile(r"\b(" + alternation + r")\b"), names
+
+
+# "severe head injury", "head trauma with persistent deficits": a kind of the condition we can't check.
+_QUALIFIER_BEFORE = re.compile(
+    r"\b(severe|moderate|moderate-to-severe|significant|major|serious|unstable|active|uncontrolled|disabling|"
+    r"persistent|residual|clinically significant|progressive|recent|penetrating|congenital|"
+    r"non-?traumatic)\s+(?:\w+\s+){0,2}$"
+    # examples of something broader ("raised intracranial pressure, e.g. head trauma") and after-effects
+    r"|\b(?:e\.g\.?|eg|for example|such as|i\.e\.?)[\s,:]+(?:[\w-]+[\s,]+){0,6}$|\bpost-?\s?$"
+)
+_QUALIFIER_AFTER = re.compile(
+    r"^\s*(?:\w+\s+){0,2}?(?:with|requiring|resulting in|causing|associated with|leading to)\b"
+)
+
+_NEGATION = re.compile(
+    r"\b(no|not|without|never|absence of|free of|other than|besides|except|apart from|excluding|unrelated to|"
+    r"not related to|not due to|not caused by|non-)\s*(?:\w+\s+){0,4}?$"
+)
+
+
+def conditions(text: str) -> list[Fact]:
+    """Known conditions named in the criterion, and whether the naming is negated ("no history of stroke")."""
+    pattern, names = _condition_index()
+    if not any(map(text.__contains__, names)):
+        return []
+    facts: dict[str, Fact] = {}
+    for m in pattern.finditer(text):
+        cid = names[m.group(1)]
+        if cid in facts:
+            continue
+        before = text[max(0, m.start() - 40) : m.start()]
+        after = text[m.end() : m.end() + 40]
+        qualified = bool(_QUALIFIER_BEFORE.search(before) or _QUALIFIER_AFTER.match(after))
+        negated = bool(_NEGATION.search(before))
+        facts[cid] = Fact("condition", m.group(0), values=[cid], negated=negated, qualified=qualified)
+    return list(facts.values())
