@@ -14,6 +14,7 @@ Tables
                     keywords, summary, eligibility); rowid = NCT number
     sites           one row per study site, for distance filters
     study_history   key fields of replaced versions (status, criteria, sites)
+    criteria        each study's parsed eligibility criteria, with the parser version
     queries         remembered remote searches: when fetched, data timestamp,
                     and the page token to resume an interrupted sync
     query_studies   which studies each remembered search returned
@@ -137,6 +138,13 @@ def m001_initial(db: sqlite_utils.Database) -> None:
         "CREATE TABLE query_studies (query_key TEXT NOT NULL, study_id INTEGER NOT NULL, "
         "PRIMARY KEY (query_key, study_id)) WITHOUT ROWID"
     )
+
+
+@migrations()
+def m002_criteria(db: sqlite_utils.Database) -> None:
+    # Parsed eligibility criteria, redone when the parser's version changes.
+    db.execute("CREATE TABLE criteria (id INTEGER PRIMARY KEY, version INTEGER NOT NULL, parsed TEXT NOT NULL)")
+    db.execute("CREATE INDEX criteria_version ON criteria(version)")
 
 
 def pack_record(raw_json: bytes) -> bytes:
@@ -324,6 +332,14 @@ class Cache:
             [(i, *site) for i, sites in entries for site in sites],
         )
 
+    def put_criteria(self, entries: Sequence[tuple[int, int, str]]) -> None:
+        """Parsed criteria as (study id, parser version, JSON)."""
+        self.db.conn.executemany(
+            "INSERT INTO criteria (id, version, parsed) VALUES (?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET version = excluded.version, parsed = excluded.parsed",
+            entries,
+        )
+
     def add_history(self, entries: Sequence[dict[str, Any]]) -> None:
         if entries:
             self.db["study_history"].insert_all(entries)
@@ -461,6 +477,32 @@ class Cache:
         with self.errors("search"):
             return list(self.db.query(sql, params))
 
+    def get_criteria(self, nct_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+        """Parsed criteria by NCT id: (parser version, JSON). Studies never parsed are missing."""
+        out: dict[str, tuple[int, str]] = {}
+        with self.errors("read"):
+            for chunk in _chunks(list(nct_ids), 500):
+                marks = ",".join("?" * len(chunk))
+                for nct_id, version, parsed in self.db.execute(
+                    f"SELECT s.nct_id, c.version, c.parsed FROM studies s JOIN criteria c ON c.id = s.id "
+                    f"WHERE s.nct_id IN ({marks})",
+                    chunk,
+                ):
+                    out[nct_id] = (version, parsed)
+        return out
+
+    def stale_criteria(self, version: int) -> list[int]:
+        """Ids of studies whose criteria were never parsed, or parsed by another parser version."""
+        with self.errors("read"):
+            return [
+                r[0]
+                for r in self.db.execute(
+                    "SELECT s.id FROM studies s LEFT JOIN criteria c ON c.id = s.id "
+                    "WHERE c.id IS NULL OR c.version != ?",
+                    [version],
+                )
+            ]
+
     def sites_for(self, nct_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
         """Sites of these studies, keyed by NCT id."""
         out: dict[str, list[dict[str, Any]]] = {n: [] for n in nct_ids}
@@ -538,7 +580,7 @@ class Cache:
         """Delete every cached study, search and history row; returns how many studies went."""
         with self.transaction():
             n = self.db.execute("SELECT count(*) FROM studies").fetchone()[0]
-            for table in ("studies", "records", "sites", "study_history", "queries", "query_studies"):
+            for table in ("studies", "records", "criteria", "sites", "study_history", "queries", "query_studies"):
                 self.db.execute(f"DELETE FROM {table}")
             self.db.execute("INSERT INTO studies_fts(studies_fts) VALUES ('delete-all')")
         with self.errors("compact"):
@@ -571,6 +613,12 @@ def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
 
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def fts_phrase(text: str) -> str | None:
+    """User text as one FTS5 phrase (its words, in order, next to each other), safely quoted."""
+    words = _WORD.findall(text or "")
+    return '"' + " ".join(words).replace('"', '""') + '"' if words else None
 
 
 def fts_expression(text: str) -> str | None:

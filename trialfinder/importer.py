@@ -13,9 +13,12 @@ with the size of the input.
 
 from __future__ import annotations
 
+import collections
+import concurrent.futures
 import gc
 import io
 import json
+import multiprocessing
 import os
 import queue
 import re
@@ -31,6 +34,7 @@ from . import zipstream
 from .cache import Cache, utcnow
 from .errors import InputError
 from .ingest import Counts, Prepared, prepare, save_prepared
+from .match.criteria import parse_many
 
 CHUNK_CHARS = 1 << 20
 # A single element bigger than this is treated as broken rather than buffered.
@@ -275,8 +279,14 @@ def import_paths(
     *,
     batch_size: int = 1000,
     progress: Any = None,
+    workers: int | None = None,
 ) -> Counts:
-    """Import every record found under ``paths`` into the cache, a batch per transaction."""
+    """Import every record found under ``paths`` into the cache, a batch per transaction.
+
+    Three things overlap: this thread reads and flattens records; a worker
+    process parses eligibility criteria (the costliest step, pure Python);
+    a writer thread compresses and stores. ``workers=0`` parses in this thread.
+    """
     paths = list(paths)
     for path in paths:
         if not os.path.exists(path):
@@ -284,6 +294,7 @@ def import_paths(
     total = Counts()
     fetched_at = utcnow()
     writer = _Writer(cache, fetched_at, total, progress)
+    parser = _Parser(writer, workers if workers is not None else (1 if (os.cpu_count() or 1) > 1 else 0))
     writer.start()
     batch: list[Prepared] = []
     # Records are trees of plain dicts and lists without cycles; with thousands
@@ -297,17 +308,64 @@ def import_paths(
                 total.rejected.append((where, record.reason))
                 continue
             try:
-                batch.append(prepare(record, fetched_at=fetched_at, source="import"))
+                batch.append(prepare(record, fetched_at=fetched_at, source="import", parse=False))
             except InputError as exc:
                 total.rejected.append((where, str(exc)))
                 continue
             if len(batch) >= batch_size:
-                writer.put(batch)
+                parser.put(batch)
                 batch = []
         if batch:
-            writer.put(batch)
+            parser.put(batch)
+        parser.finish()
     finally:
+        parser.close()
         writer.finish()
         if gc_was_enabled:
             gc.enable()
     return total
+
+
+class _Parser:
+    """Parses the criteria of each batch in a worker process, keeping at most two batches in flight."""
+
+    def __init__(self, writer: _Writer, workers: int):
+        self.writer = writer
+        self.pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self.pending: collections.deque[tuple[list[Prepared], concurrent.futures.Future[list[str]]]] = (
+            collections.deque()
+        )
+        self.workers = workers
+        self.batches = 0
+
+    def put(self, batch: list[Prepared]) -> None:
+        self.batches += 1
+        # A small import (one batch) is not worth starting a process for.
+        if self.workers and self.batches >= 2 and self.pool is None:
+            self.pool = concurrent.futures.ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("spawn")
+            )
+        if self.pool is None:
+            self._done(batch, parse_many([item.eligibility for item in batch]))
+            return
+        future = self.pool.submit(parse_many, [item.eligibility for item in batch])
+        self.pending.append((batch, future))
+        while len(self.pending) > 2:
+            self._done(*self._oldest())
+
+    def _oldest(self) -> tuple[list[Prepared], list[str]]:
+        batch, future = self.pending.popleft()
+        return batch, future.result()
+
+    def _done(self, batch: list[Prepared], parsed: list[str]) -> None:
+        for item, criteria in zip(batch, parsed, strict=True):
+            item.criteria, item.eligibility = criteria, None
+        self.writer.put(batch)
+
+    def finish(self) -> None:
+        while self.pending:
+            self._done(*self._oldest())
+
+    def close(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(cancel_futures=True)

@@ -20,6 +20,8 @@ import pydantic_core
 
 from .cache import Cache, pack_record, utcnow
 from .errors import InputError
+from .match.criteria import PARSER_VERSION
+from .match.criteria import parse as parse_criteria
 from .models import Study, nct_number
 
 
@@ -32,6 +34,8 @@ class Prepared:
     text: tuple[str, ...]
     sites: list[tuple[Any, ...]]
     key: tuple[Any, ...]  # the fields whose change is kept as history
+    criteria: str | None  # parsed eligibility criteria, JSON (None until parsed)
+    eligibility: str | None = None  # the text to parse, kept only until it is parsed
 
     @property
     def id(self) -> int:
@@ -91,8 +95,18 @@ def site_tuples(study: Study) -> list[tuple[Any, ...]]:
     return [(s.facility, s.city, s.state, s.country, s.status, s.lat, s.lon) for s in study.locations]
 
 
-def prepare(raw: Any, *, fetched_at: str, data_timestamp: str | None = None, source: str | None = None) -> Prepared:
-    """Flatten one raw record into a cache row. Raises ``InputError`` saying why it can't be stored."""
+def prepare(
+    raw: Any,
+    *,
+    fetched_at: str,
+    data_timestamp: str | None = None,
+    source: str | None = None,
+    parse: bool = True,
+) -> Prepared:
+    """Flatten one raw record into a cache row. Raises ``InputError`` saying why it can't be stored.
+
+    ``parse=False`` leaves the eligibility criteria for the caller to parse (imports do it in parallel).
+    """
     study = Study.from_record(raw)
     # pydantic-core's serialiser writes the same bytes as json.dumps(separators=(",", ":"),
     # ensure_ascii=False), four times faster.
@@ -126,7 +140,9 @@ def prepare(raw: Any, *, fetched_at: str, data_timestamp: str | None = None, sou
         "data_timestamp": data_timestamp,
         "source": source,
     }
-    return Prepared(row, raw_json, search_text(study), site_tuples(study), _key_fields(study))
+    criteria = parse_criteria(study.eligibility_criteria).to_json() if parse else None
+    eligibility = None if parse else study.eligibility_criteria
+    return Prepared(row, raw_json, search_text(study), site_tuples(study), _key_fields(study), criteria, eligibility)
 
 
 def _key_fields(study: Study) -> tuple[Any, ...]:
@@ -221,6 +237,7 @@ def save_prepared(
         cache.unindex_text(replaced_text)
         cache.index_text([(item.id, item.text) for item in to_put])
         cache.replace_sites([(item.id, item.sites) for item in to_put])
+        cache.put_criteria([(item.id, PARSER_VERSION, item.criteria) for item in to_put])
         cache.add_history(history)
         cache.touch_studies(unchanged, fetched_at, data_timestamp)
         if query_key:

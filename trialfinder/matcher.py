@@ -1,0 +1,178 @@
+"""Match a patient profile against the trials in the cache: cache → matcher → results.
+
+``prepare_cache`` makes sure the cache holds the trials for the profile's
+conditions (through the registry unless offline) and that their criteria are
+parsed by the current parser. ``match`` then reads candidates from the cache
+only (no network) and evaluates each one.
+
+Privacy: only the condition search terms (and, when the profile asks for a
+distance limit, the search coordinates) go to the registry. Age, sex, dates
+and severity never leave this machine.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .api import Client
+from .cache import Cache, fts_phrase
+from .errors import InputError
+from .match.conditions import targeted
+from .match.criteria import PARSER_VERSION, Parsed
+from .match.criteria import parse as parse_criteria
+from .match.verdict import VERDICT_ORDER, Trial, TrialMatch, evaluate, score
+from .models import OPEN_STATUSES, STATUSES, SearchQuery, Study, normalise_nct_id
+from .profiles import Profile
+from .sync import Progress, SyncResult, ensure_fresh
+
+
+def registry_queries(profile: Profile, statuses: Sequence[str]) -> list[SearchQuery]:
+    """The searches sent to the registry for a profile: one per condition, nothing personal."""
+    near = within = None
+    if profile.location is not None and profile.max_distance_km is not None:
+        near, within = (profile.location.lat, profile.location.lon), profile.max_distance_km
+    terms = [c.query for c in profile.known_conditions()] + profile.unknown_condition_terms()
+    return [SearchQuery.build(condition=t, statuses=statuses, near=near, within_km=within) for t in terms]
+
+
+def candidate_expression(profile: Profile) -> str:
+    """FTS phrases over title, conditions and keywords for every name of the profile's conditions."""
+    phrases: list[str] = []
+    for condition in profile.known_conditions():
+        phrases += [*condition.synonyms, *condition.mesh, *condition.trial_terms]
+    phrases += profile.unknown_condition_terms()
+    parts = [p for p in (fts_phrase(x) for x in dict.fromkeys(x.lower() for x in phrases)) if p]
+    return "{title conditions keywords} : (" + " OR ".join(parts) + ")"
+
+
+def is_candidate(trial: Trial, profile: Profile) -> bool:
+    """A full-text hit is a candidate if it is about one of the patient's conditions.
+
+    Known conditions are checked with the same vocabulary as ``targeted`` (so
+    "Chronic Prostatitis (CP)" is not cerebral palsy); free-text conditions
+    must appear as a phrase in the title, conditions or keywords.
+    """
+    mine = {c.id for c in profile.known_conditions()}
+    if trial.targets & mine:
+        return True
+    fields = " | ".join([trial.title, *trial.conditions, *trial.keywords]).lower()
+    return any(term.lower() in fields for term in profile.unknown_condition_terms())
+
+
+def prepare_cache(
+    cache: Cache,
+    client_factory: Callable[[], Client],
+    profile: Profile,
+    *,
+    statuses: Sequence[str] = OPEN_STATUSES,
+    offline: bool = False,
+    refresh: bool = False,
+    progress: Progress | None = None,
+) -> list[SyncResult]:
+    """Fetch (through the cache) the trials for the profile's conditions; parse what needs parsing."""
+    results = [
+        ensure_fresh(cache, client_factory, query, offline=offline, refresh=refresh, progress=progress)
+        for query in registry_queries(profile, statuses)
+    ]
+    reparse_stale(cache, progress=progress)
+    return results
+
+
+def reparse_stale(cache: Cache, *, progress: Progress | None = None, batch: int = 500) -> int:
+    """Parse again the criteria stored by an older parser version (or never parsed)."""
+    stale = cache.stale_criteria(PARSER_VERSION)
+    for start in range(0, len(stale), batch):
+        ids = stale[start : start + batch]
+        entries = []
+        for study_id in ids:
+            raw = cache.get_raw(study_id)
+            text = Study.from_record(raw).eligibility_criteria if raw else ""
+            entries.append((study_id, PARSER_VERSION, parse_criteria(text).to_json()))
+        with cache.transaction():
+            cache.put_criteria(entries)
+        if progress:
+            progress(f"re-read eligibility criteria of {min(start + batch, len(stale))} of {len(stale)} trials")
+    return len(stale)
+
+
+def load_trials(cache: Cache, rows: Sequence[dict[str, Any]]) -> list[Trial]:
+    """Trials ready to evaluate, from cache rows (parsed criteria and sites read in bulk)."""
+    ids = [r["nct_id"] for r in rows]
+    criteria = cache.get_criteria(ids)
+    sites = cache.sites_for(ids)
+    trials = []
+    for row in rows:
+        stored = criteria.get(row["nct_id"])
+        if stored and stored[0] == PARSER_VERSION:
+            parsed = Parsed.from_json(stored[1])
+        else:
+            raw = cache.get_record(row["nct_id"]) or {}
+            parsed = parse_criteria(Study.from_record(raw).eligibility_criteria if raw else "")
+        conditions = json.loads(row["conditions"] or "[]")
+        keywords = json.loads(row["keywords"] or "[]")
+        trials.append(
+            Trial(
+                nct_id=row["nct_id"],
+                title=row["title"] or row["nct_id"],
+                status=row["status"],
+                minimum_age=row["min_age"],
+                maximum_age=row["max_age"],
+                sex=row["sex"],
+                healthy_volunteers=None if row["healthy_volunteers"] is None else bool(row["healthy_volunteers"]),
+                conditions=conditions,
+                keywords=keywords,
+                targets=targeted(row["title"], conditions, keywords, json.loads(row["mesh_terms"] or "[]")),
+                parsed=parsed,
+                sites=sites.get(row["nct_id"], []),
+                last_update=row["last_update"],
+            )
+        )
+    return trials
+
+
+def match(
+    cache: Cache,
+    profile: Profile,
+    *,
+    statuses: Sequence[str] = OPEN_STATUSES,
+    include_all: bool = False,
+    limit: int | None = None,
+) -> list[TrialMatch]:
+    """Evaluate every candidate trial in the cache, best first.
+
+    By default only trials with one of ``statuses`` that are not clearly
+    ineligible and have an open site within the profile's distance are kept;
+    ``include_all`` keeps every candidate, whatever its status, verdict or distance.
+    """
+    rows = cache.search_text(candidate_expression(profile), statuses=() if include_all else statuses)
+    matches = []
+    for trial in load_trials(cache, rows):
+        if not is_candidate(trial, profile):
+            continue
+        result = evaluate(trial, profile)
+        result.score = score(result, profile)
+        if not include_all:
+            if result.verdict == "ineligible":
+                continue
+            if any(r.criterion == "distance" and r.result == "not_met" for r in result.reasons):
+                continue
+        matches.append(result)
+    matches.sort(key=lambda m: (-m.score, VERDICT_ORDER[m.verdict], m.nct_id))
+    return matches[:limit] if limit else matches
+
+
+def explain(cache: Cache, profile: Profile, nct_id: str) -> TrialMatch:
+    """The full checklist for one trial already in the cache."""
+    nct_id = normalise_nct_id(nct_id)
+    row = cache.get_row(nct_id)
+    if row is None:
+        raise InputError(f"{nct_id} is not in the cache; run `trialfinder show {nct_id}` first to fetch it")
+    (trial,) = load_trials(cache, [row])
+    result = evaluate(trial, profile)
+    result.score = score(result, profile)
+    return result
+
+
+ALL_STATUSES = STATUSES
