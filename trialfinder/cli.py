@@ -8,6 +8,7 @@ status 1; usage errors exit with 2.
 from __future__ import annotations
 
 import functools
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -21,8 +22,21 @@ from .cache import Cache
 from .errors import NetworkError, TrialFinderError
 from .importer import import_paths
 from .ingest import Counts
-from .models import STATUSES, SearchQuery, Study, parse_distance_km, parse_lat_lon
+from .match.criteria import parse as parse_criteria
+from .matcher import explain as explain_trial
+from .matcher import match, prepare_cache
+from .models import (
+    OPEN_STATUSES,
+    STATUSES,
+    SearchQuery,
+    Study,
+    normalise_status,
+    parse_distance_km,
+    parse_lat_lon,
+)
+from .profiles import Profile, load_profile
 from .render import data as render_data
+from .render import matching as render_matching
 from .render import text as render_text
 from .search import find
 from .sync import ensure_fresh, get_study, sync_query, sync_remembered
@@ -349,6 +363,182 @@ def sync(
         click.echo("Nothing to sync: no remembered searches yet. Give a search, e.g. --condition stroke.")
     for description, result in results:
         click.echo(f"{description}: {result.mode} fetch, {result.pages} page(s); {result.counts.summary()}.")
+
+
+def profile_options(f: Callable) -> Callable:
+    """--profile FILE plus every profile field as an option (options override the file)."""
+    for option in reversed(
+        [
+            click.option(
+                "--profile", "profile_path", type=click.Path(dir_okay=False), help="Profile file (TOML or JSON)."
+            ),
+            click.option(
+                "--condition",
+                "conditions",
+                multiple=True,
+                help='Condition; repeat for several, e.g. "spinal cord injury".',
+            ),
+            click.option("--age", type=float, help="Age in years."),
+            click.option("--birth-date", help="Date of birth, YYYY-MM-DD (instead of --age)."),
+            click.option("--sex", help="male or female."),
+            click.option("--injury-date", help="Date of injury, YYYY-MM-DD."),
+            click.option("--onset-date", help="Date of onset (stroke, MS…), YYYY-MM-DD."),
+            click.option("--time-since-onset", help='Time since injury or onset, e.g. "18 months".'),
+            click.option("--phase", help="acute, subacute or chronic (worked out from a date when one is given)."),
+            click.option("--ais-grade", help="AIS grade A-E (spinal cord injury)."),
+            click.option("--level", "neurological_level", help="Neurological level, C1-S5 (spinal cord injury)."),
+            click.option("--gmfcs", "gmfcs_level", help="GMFCS level I-V (cerebral palsy)."),
+            click.option("--location", help="City, US ZIP code or LAT,LON (matched offline)."),
+            click.option("--max-distance", "max_distance_km", type=float, help="Only sites within this many km."),
+            click.option("--as-of", help="Reckon ages and times from this date (YYYY-MM-DD) instead of today."),
+        ]
+    ):
+        f = option(f)
+    return f
+
+
+def _profile(profile_path: str | None, conditions: tuple[str, ...], **fields: Any) -> Profile:
+    return load_profile(profile_path, conditions=list(conditions) or None, **fields)
+
+
+def _statuses(statuses: tuple[str, ...], include_all: bool) -> tuple[str, ...]:
+    if include_all:
+        return STATUSES
+    return tuple(normalise_status(s) for s in statuses) or OPEN_STATUSES
+
+
+@cli.command(name="match")
+@profile_options
+@click.option(
+    "--status",
+    "statuses",
+    multiple=True,
+    type=click.Choice(STATUS_CHOICES, case_sensitive=False),
+    help="Trial status to consider; repeat for several [default: recruiting, not-yet-recruiting].",
+)
+@click.option(
+    "--all", "include_all", is_flag=True, help="Every candidate trial, whatever its status, verdict or distance."
+)
+@click.option("--limit", type=click.IntRange(min=1), default=25, show_default=True, help="At most this many trials.")
+@db_option
+@network_options
+@json_option
+def match_(
+    profile_path: str | None,
+    conditions: tuple[str, ...],
+    statuses: tuple[str, ...],
+    include_all: bool,
+    limit: int,
+    db_path: str | None,
+    api_url: str | None,
+    offline: bool,
+    refresh: bool,
+    as_json: bool,
+    **fields: Any,
+) -> None:
+    """Find the trials for a patient profile and say, trial by trial, whether they may qualify.
+
+    Each trial gets a verdict: "may qualify" (nothing we could check rules the
+    patient out), "unclear" (the profile lacks something the trial needs, or the
+    text could not be read with confidence) or "not eligible" (a criterion
+    clearly fails; its text is shown by `trialfinder explain`). Only the
+    condition terms go to the registry; age, sex, dates and severity stay here.
+
+    \b
+    Examples:
+      trialfinder match --profile seeds/profiles/chronic-cervical-sci.toml
+      trialfinder match --condition stroke --age 67 --sex female --time-since-onset "2 years"
+      trialfinder match --profile me.toml --all --json
+    """
+    profile = _profile(profile_path, conditions, **fields)
+    wanted = _statuses(statuses, include_all)
+    reporter = Reporter()
+    with _open_cache(db_path) as c:
+        results = prepare_cache(
+            c, _client_factory(api_url, reporter), profile, statuses=wanted, offline=offline, refresh=refresh,
+            progress=reporter,
+        )  # fmt: skip
+        reporter.done()
+        found = match(c, profile, statuses=wanted, include_all=include_all, limit=limit)
+        stamp = next((r.data_timestamp for r in results if r.data_timestamp), None) or c.info()["data_timestamp"]
+    if as_json:
+        click.echo(render_data.dumps([render_data.match_item(m) for m in found]))
+        return
+    click.echo(render_matching.match_header(profile, stamp))
+    if not found:
+        click.echo(
+            "\nNo open trials found for this profile. Try --all to see every candidate, or widen --max-distance."
+        )
+    else:
+        click.echo("\n" + render_matching.match_table(found))
+        click.echo("\nSee why, criterion by criterion: trialfinder explain NCT_ID --profile ...")
+    click.echo("\n" + render_matching.PRIVACY + "\n" + render_matching.DISCLAIMER)
+
+
+@cli.command()
+@click.argument("nct_id")
+@profile_options
+@db_option
+@network_options
+@json_option
+def explain(
+    nct_id: str,
+    profile_path: str | None,
+    conditions: tuple[str, ...],
+    db_path: str | None,
+    api_url: str | None,
+    offline: bool,
+    refresh: bool,
+    as_json: bool,
+    **fields: Any,
+) -> None:
+    """Check one trial against a profile, criterion by criterion, in plain language.
+
+    Shows which criteria are met, which fail (with the registry's own text),
+    which the profile can't answer, and what to ask the study team.
+
+    \b
+    Example:
+      trialfinder explain NCT06347575 --profile seeds/profiles/chronic-cervical-sci.toml
+    """
+    profile = _profile(profile_path, conditions, **fields)
+    reporter = Reporter()
+    with _open_cache(db_path) as c:
+        get_study(c, _client_factory(api_url, reporter), nct_id, offline=offline, refresh=refresh)
+        reporter.done()
+        result = explain_trial(c, profile, nct_id)
+    if as_json:
+        click.echo(render_data.dumps(render_data.match_item(result)))
+        return
+    click.echo(render_matching.checklist(result, profile))
+
+
+@cli.command()
+@click.argument("nct_id")
+@db_option
+@network_options
+@json_option
+def criteria(
+    nct_id: str, db_path: str | None, api_url: str | None, offline: bool, refresh: bool, as_json: bool
+) -> None:
+    """Show what trialfinder read from a trial's eligibility criteria.
+
+    Every criterion with its section, and the facts read from it (ages, sex,
+    time since injury or onset, AIS grade, level, GMFCS, conditions), so anyone
+    can see, and report, a misreading.
+
+    \b
+    Example:
+      trialfinder criteria NCT06347575
+    """
+    with _open_cache(db_path) as c:
+        record = get_study(c, _client_factory(api_url), nct_id, offline=offline, refresh=refresh)
+    study = Study.from_record(record)
+    parsed = parse_criteria(study.eligibility_criteria)
+    if as_json:
+        click.echo(render_data.dumps({"nct_id": study.nct_id, **json.loads(parsed.to_json())}))
+        return
+    click.echo(render_matching.parsed_criteria(study.nct_id, parsed))
 
 
 @cli.group()

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .. import config
+from ..match.verdict import TrialMatch
 from ..search import Hit
 
 
@@ -33,3 +34,8 @@ def search_items(hits: Sequence[Hit]) -> list[dict[str, Any]]:
 
 def dumps(data: Any) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+def match_item(match: TrialMatch) -> dict[str, Any]:
+    """One trial of ``match --json``: verdict, reasons, score, nearest site."""
+    return {**match.to_dict(), "url": config.REGISTRY_STUDY_URL.format(nct_id=match.nct_id)}

@@ -1,0 +1,167 @@
+"""match, explain and criteria on the command line."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from click.testing import CliRunner
+from records import page, site, study
+
+from trialfinder.cli import cli
+
+API = "https://ctgov.test/api/v2"
+LIST = re.compile(r"https://ctgov\.test/api/v2/studies\?.*")
+VERSION = {"apiVersion": "2.0.5", "dataTimestamp": "2026-11-21T09:00:03"}
+REASON_KINDS = {
+    "age",
+    "sex",
+    "condition",
+    "time_since_onset",
+    "severity",
+    "healthy_volunteers",
+    "status",
+    "distance",
+    "other",
+}
+
+
+def run(*args: str, input: str | None = None):
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False, input=input)
+
+
+@pytest.fixture
+def records(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    items = [
+        study(
+            "NCT01000001",
+            title="Walking after SCI",
+            criteria="Inclusion Criteria:\n\n* At least 12 months post-injury\n* AIS A-C",
+        ),
+        study("NCT01000002", title="Acute SCI drug", criteria="Inclusion Criteria:\n\n* Within 72 hours of injury"),
+        study(
+            "NCT01000003",
+            title="Cycling after SCI",
+            criteria="Inclusion Criteria:\n\n* Adults",
+            locations=[site(city="Lisbon", lat=38.7, lon=-9.1)],
+        ),
+    ]
+    for r in items:
+        (folder / f"{r['protocolSection']['identificationModule']['nctId']}.json").write_text(json.dumps(r))
+    assert run("import", str(folder)).exit_code == 0
+    return items
+
+
+@pytest.fixture
+def profile_file(tmp_path):
+    path = tmp_path / "me.toml"
+    path.write_text(
+        'conditions = ["spinal cord injury"]\nage = 34\nsex = "male"\ninjury_date = 2019-06-15\n'
+        'ais_grade = "B"\nneurological_level = "C5"\nlocation = { lat = 47.4, lon = 8.5 }\nas_of = 2026-11-22\n'
+    )
+    return path
+
+
+def test_match_table_says_what_is_not_advice(records, profile_file):
+    result = run("match", "--profile", str(profile_file), "--offline")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    assert "Matching for: spinal cord injury · 34 years · male" in out
+    assert "NCT01000001" in out and "May qualify" in out
+    assert "NCT01000002" not in out  # within 72 hours of injury: clearly not, hidden by default
+    assert "not medical advice" in out and "not an endorsement" in out
+    assert "Only your condition terms" in out
+
+
+def test_match_json_shape(records, profile_file):
+    items = json.loads(run("match", "--profile", str(profile_file), "--offline", "--all", "--json").stdout)
+    by_id = {i["nct_id"]: i for i in items}
+    assert set(by_id) == {"NCT01000001", "NCT01000002", "NCT01000003"}
+    assert by_id["NCT01000002"]["verdict"] == "ineligible"
+    for item in items:
+        assert item["verdict"] in {"eligible", "uncertain", "ineligible"}
+        assert isinstance(item["score"], (int, float))
+        assert "nearest_site_km" in item
+        for reason in item["reasons"]:
+            assert reason["criterion"] in REASON_KINDS
+            assert reason["result"] in {"met", "not_met", "unknown"}
+            assert reason["text"]
+    decisive = [r for r in by_id["NCT01000002"]["reasons"] if r["result"] == "not_met"]
+    assert decisive[0]["criterion"] == "time_since_onset" and decisive[0]["source"] == "Within 72 hours of injury"
+    assert by_id["NCT01000001"]["nearest_site_km"] < by_id["NCT01000003"]["nearest_site_km"]
+
+
+def test_match_from_options_alone_and_as_of(records):
+    result = run(
+        "match", "--condition", "paralysis", "--age", "34", "--time-since-onset", "2 days", "--offline", "--json"
+    )
+    ids = [i["nct_id"] for i in json.loads(result.stdout)]
+    assert "NCT01000002" in ids and "NCT01000001" not in ids
+    later = run(
+        "match", "--condition", "sci", "--age", "34", "--injury-date", "2026-01-01", "--as-of", "2026-01-02",
+        "--offline", "--json",
+    )  # fmt: skip
+    assert "NCT01000002" in [i["nct_id"] for i in json.loads(later.stdout)]
+
+
+def test_only_condition_terms_and_the_search_area_go_to_the_registry(httpx_mock, profile_file, tmp_path):
+    httpx_mock.add_response(url=f"{API}/version", json=VERSION)
+    httpx_mock.add_response(url=LIST, json=page([study("NCT01000001")]))
+    with_distance = tmp_path / "far.toml"
+    with_distance.write_text(profile_file.read_text() + "max_distance_km = 200\n")
+    result = run("match", "--profile", str(with_distance), "--json")
+    assert result.exit_code == 0, result.output
+    (request,) = [r for r in httpx_mock.get_requests() if r.url.path.endswith("/studies")]
+    params = dict(request.url.params)
+    assert set(params) <= {"query.cond", "filter.overallStatus", "filter.geo", "pageSize", "countTotal"}
+    assert "spinal cord injury" in params["query.cond"]
+    assert params["filter.geo"].startswith("distance(47.4")
+    sent = str(request.url)
+    for private in ("34", "2019", "male", "C5", "AIS"):
+        assert private not in sent.replace("filter.geo", "")
+
+
+def test_explain_shows_the_deciding_text_and_questions(records, profile_file):
+    result = run("explain", "NCT01000002", "--profile", str(profile_file), "--offline")
+    assert result.exit_code == 0
+    out = result.stdout
+    assert "Verdict: Not eligible." in out
+    assert 'Inclusion: "Within 72 hours of injury"' in out
+    asked = run("explain", "NCT01000001", "--condition", "sci", "--age", "40", "--offline").stdout
+    assert "Ask the study team about:" in asked and "AIS" in asked
+
+
+def test_explain_json(records, profile_file):
+    item = json.loads(run("explain", "NCT01000001", "--profile", str(profile_file), "--offline", "--json").stdout)
+    assert item["nct_id"] == "NCT01000001" and item["verdict"] == "eligible"
+
+
+def test_criteria_shows_what_was_read(records):
+    out = run("criteria", "NCT01000001", "--offline").stdout
+    assert "At least 12 months post-injury" in out
+    assert "time since onset: at least 12 months since the injury" in out
+    assert "AIS grade: AIS grade A, B or C" in out
+    data = json.loads(run("criteria", "NCT01000001", "--offline", "--json").stdout)
+    assert data["nct_id"] == "NCT01000001" and data["version"] >= 1
+    assert data["criteria"][0]["facts"][0]["kind"] == "time"
+
+
+def test_bad_profile_is_one_line(tmp_path, records):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('conditions = ["sci"]\nais_grade = "F"\n')
+    result = run("match", "--profile", str(bad), "--offline")
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines() == [
+        f"Error: {bad}: field 'ais_grade': 'F' is not an AIS grade; use one of A, B, C, D, E"
+    ]
+    assert "conditions" in run("match", "--offline").stderr
+    missing = run("match", "--profile", str(tmp_path / "none.toml"), "--offline")
+    assert missing.exit_code == 1 and "can't read the profile" in missing.stderr
+
+
+def test_explain_unknown_trial_offline(records, profile_file):
+    result = run("explain", "NCT09999999", "--profile", str(profile_file), "--offline")
+    assert result.exit_code == 1 and "not in the cache" in result.stderr
