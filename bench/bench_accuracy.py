@@ -27,7 +27,7 @@ from trialfinder.matcher import explain, match
 from trialfinder.profiles import load_profile
 
 HERE = Path(__file__).resolve().parent
-LABELS = HERE / "labels"
+LABELS = HERE / "labels"  # --labels heldout reads bench/heldout instead
 SHARED = Path(os.environ.get("TRIALFINDER_SHARED", HERE.parents[1] / "shared"))
 STUDIES = SHARED / "ctgov" / "studies"
 CLEAR_KINDS = {"age", "sex", "time_since_onset", "severity"}
@@ -109,7 +109,12 @@ def report(data: dict, show_errors: bool) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--show-errors", action="store_true")
+    parser.add_argument(
+        "--labels", default="labels", help="folder under bench/ with profiles/, labels.csv and targets.csv"
+    )
     args = parser.parse_args()
+    global LABELS
+    LABELS = HERE / args.labels
     if not STUDIES.is_dir():
         sys.exit(f"real records not found at {STUDIES}")
     with tempfile.TemporaryDirectory() as tmp, Cache(Path(tmp) / "cache.db") as cache:

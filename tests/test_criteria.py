@@ -308,3 +308,36 @@ def test_parsing_is_fast_enough_for_long_adversarial_text():
     started = time.perf_counter()
     parse(text)
     assert time.perf_counter() - started < 0.5
+
+
+# -- regressions found on the held-out labelled set ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "high"),
+    [
+        ("Unstable neurological symptoms within the 4 weeks before randomization", None),
+        (
+            "Significant CNS injuries (including stroke and spinal cord injury) within the 6 months before Visit 1",
+            6 * MONTH,
+        ),
+        ("Myocardial infarction, stroke or arrhythmia within the prior 6 months", 6 * MONTH),
+        ("History of stroke within the 6 last months", 6 * MONTH),
+    ],
+)
+def test_windows_before_an_event_are_maximums_not_minimums(text, high):
+    found = facts(text, "time", "exclusion")
+    assert all(f.low is None for f in found)
+    if high is not None:
+        assert [f.high for f in found] == [pytest.approx(high)]
+
+
+def test_menopause_window_is_not_an_age():
+    text = "Women of childbearing potential include premenopausal women and women within 2 years of menopause"
+    assert facts(text, "age") == []
+    assert one("Participant must be >= 18 years of age", "age").low == 18 * YEAR
+
+
+def test_neurological_deficit():
+    assert one("Functional neurological deficit evident during neurological exam", "deficit", "exclusion")
+    assert facts("Progressive neurological deficit", "deficit", "exclusion") == []

@@ -301,3 +301,30 @@ def test_a_new_parser_version_reparses_stored_criteria(cache, monkeypatch):
     monkeypatch.setattr("trialfinder.matcher.PARSER_VERSION", criteria_module.PARSER_VERSION + 1)
     assert reparse_stale(cache) == 1
     assert reparse_stale(cache) == 0
+
+
+def test_lasting_neurological_deficit(cache):
+    nct = trial(
+        cache,
+        "Inclusion Criteria:\n\n* Adults\n\nExclusion Criteria:\n\n* Neurological deficit on examination",
+        title="Back pain",
+        conditions=("Low Back Pain",),
+        mesh=(),
+    )
+    assert verdict(cache, nct, profile(age=30, ais_grade="D")).verdict == "ineligible"
+    assert verdict(cache, nct, profile(age=30, ais_grade="E")).verdict != "ineligible"  # AIS E: no deficit
+    stroke = build({"conditions": ["stroke"], "as_of": AS_OF, "age": 60})
+    assert verdict(cache, nct, stroke).verdict == "uncertain"  # a stroke may leave no deficit
+
+
+def test_condition_excluded_with_a_window_we_cannot_tie_to_it_is_uncertain(cache):
+    nct = trial(
+        cache,
+        "Inclusion Criteria:\n\n* Men with erectile dysfunction\n\n"
+        "Exclusion Criteria:\n\n* History of stroke, currently active",
+        title="ED",
+        conditions=("Erectile Dysfunction",),
+        mesh=(),
+    )
+    stroke = build({"conditions": ["stroke"], "as_of": AS_OF, "age": 60, "sex": "male"})
+    assert verdict(cache, nct, stroke).verdict == "uncertain"

@@ -143,7 +143,7 @@ def m001_initial(db: sqlite_utils.Database) -> None:
 @migrations()
 def m002_criteria(db: sqlite_utils.Database) -> None:
     # Parsed eligibility criteria, redone when the parser's version changes.
-    db.execute("CREATE TABLE criteria (id INTEGER PRIMARY KEY, version INTEGER NOT NULL, parsed TEXT NOT NULL)")
+    db.execute("CREATE TABLE criteria (id INTEGER PRIMARY KEY, version INTEGER NOT NULL, parsed BLOB NOT NULL)")
     db.execute("CREATE INDEX criteria_version ON criteria(version)")
 
 
@@ -333,11 +333,11 @@ class Cache:
         )
 
     def put_criteria(self, entries: Sequence[tuple[int, int, str]]) -> None:
-        """Parsed criteria as (study id, parser version, JSON)."""
+        """Parsed criteria as (study id, parser version, JSON); stored compressed (they repeat the criteria text)."""
         self.db.conn.executemany(
             "INSERT INTO criteria (id, version, parsed) VALUES (?, ?, ?) "
             "ON CONFLICT(id) DO UPDATE SET version = excluded.version, parsed = excluded.parsed",
-            entries,
+            [(i, version, zlib.compress(parsed.encode("utf-8"), 3)) for i, version, parsed in entries],
         )
 
     def add_history(self, entries: Sequence[dict[str, Any]]) -> None:
@@ -488,7 +488,7 @@ class Cache:
                     f"WHERE s.nct_id IN ({marks})",
                     chunk,
                 ):
-                    out[nct_id] = (version, parsed)
+                    out[nct_id] = (version, zlib.decompress(parsed).decode("utf-8"))
         return out
 
     def stale_criteria(self, version: int) -> list[int]:

@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import queue
 import re
+import sys
 import threading
 import zipfile
 import zlib
@@ -294,7 +295,9 @@ def import_paths(
     total = Counts()
     fetched_at = utcnow()
     writer = _Writer(cache, fetched_at, total, progress)
-    parser = _Parser(writer, workers if workers is not None else (1 if (os.cpu_count() or 1) > 1 else 0))
+    if workers is None:
+        workers = 1 if (os.cpu_count() or 1) > 1 and _can_spawn() else 0
+    parser = _Parser(writer, workers)
     writer.start()
     batch: list[Prepared] = []
     # Records are trees of plain dicts and lists without cycles; with thousands
@@ -326,8 +329,18 @@ def import_paths(
     return total
 
 
+def _can_spawn() -> bool:
+    """A worker process re-imports the main script; that fails when it was typed in (``<stdin>``)."""
+    path = getattr(sys.modules.get("__main__"), "__file__", None)
+    return path is None or os.path.exists(path)
+
+
 class _Parser:
-    """Parses the criteria of each batch in a worker process, keeping at most two batches in flight."""
+    """Parses the criteria of each batch in worker processes, keeping a few batches in flight.
+
+    If a worker can't be started or dies (a parent without an importable main
+    module, a killed process), the batch is parsed here instead: slower, never lost.
+    """
 
     def __init__(self, writer: _Writer, workers: int):
         self.writer = writer
@@ -348,14 +361,28 @@ class _Parser:
         if self.pool is None:
             self._done(batch, parse_many([item.eligibility for item in batch]))
             return
-        future = self.pool.submit(parse_many, [item.eligibility for item in batch])
+        try:
+            future = self.pool.submit(parse_many, [item.eligibility for item in batch])
+        except (concurrent.futures.process.BrokenProcessPool, OSError, RuntimeError):
+            self._give_up_pool()
+            self._done(batch, parse_many([item.eligibility for item in batch]))
+            return
         self.pending.append((batch, future))
-        while len(self.pending) > 2:
+        while len(self.pending) > 1 + self.workers:
             self._done(*self._oldest())
 
     def _oldest(self) -> tuple[list[Prepared], list[str]]:
         batch, future = self.pending.popleft()
-        return batch, future.result()
+        try:
+            return batch, future.result()
+        except (concurrent.futures.process.BrokenProcessPool, OSError):
+            self._give_up_pool()
+            return batch, parse_many([item.eligibility for item in batch])
+
+    def _give_up_pool(self) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=False, cancel_futures=True)
+        self.pool, self.workers = None, 0
 
     def _done(self, batch: list[Prepared], parsed: list[str]) -> None:
         for item, criteria in zip(batch, parsed, strict=True):

@@ -73,6 +73,8 @@ class Knowledge:
     levels: tuple[str, ...]
     level_regions: dict[str, tuple[str, str]]
     gmfcs_levels: tuple[str, ...]
+    deficit_ais: tuple[str, ...] = ()
+    deficit_conditions: tuple[str, ...] = ()
 
     def resolve(self, term: str) -> list[Condition]:
         """The known conditions a patient's term stands for (empty if unknown)."""
@@ -124,4 +126,6 @@ def knowledge() -> Knowledge:
         levels=levels,
         level_regions={k: (v[0], v[1]) for k, v in severity["levels"]["regions"].items()},
         gmfcs_levels=tuple(severity["gmfcs"]["levels"]),
+        deficit_ais=tuple(severity.get("deficit", {}).get("ais", ())),
+        deficit_conditions=tuple(severity.get("deficit", {}).get("conditions", ())),
     )

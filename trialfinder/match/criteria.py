@@ -29,17 +29,9 @@ _AGE_WORDS = ("age", "old", "adult", "young", "y/o")
 _SEX_WORDS = ("men", "male", "boy", "girl", "sex", "gender")
 _TIME_WORDS = ("acute", "chronic")
 _SEVERITY_WORDS = (
-    "ais",
-    "asia",
-    "gmfcs",
-    "gross motor",
-    "complete",
-    "cervical",
-    "thoracic",
-    "lumbar",
-    "sacral",
-    "pleg",
-)
+    "ais", "asia", "gmfcs", "gross motor", "complete", "cervical", "thoracic", "lumbar", "sacral", "pleg", "deficit",
+    "impairment",
+)  # fmt: skip
 _DIGIT = re.compile(r"\d")
 _LEVEL_TOKEN = re.compile(r"\b[ctl]-?\s?\d")
 

@@ -60,7 +60,8 @@ UNIT = (
     r"(years?|yrs?\.?|y(?=[\s).,;]|$)|months?|mos?\.?|weeks?|wks?\.?|days?|d(?=[\s).,;]|$)|"
     r"hours?|hrs?\.?|h(?=[\s).,;]|$))"
 )
-QTY = NUM + r"\s*-?\s*" + UNIT
+# "6 months", "72h", "6-month", and the odd "6 last months".
+QTY = NUM + r"\s*-?\s*(?:(?:last|past|previous|prior|preceding)\s+)?" + UNIT
 
 _MIN = (
     r"(?:>=|>|at least|more than|greater than|longer than|over|above|beyond|a minimum of|minimum of|minimum|"
@@ -68,9 +69,9 @@ _MIN = (
 )
 _MAX = (
     r"(?:<=|<|less than|fewer than|shorter than|under|below|up to|no more than|not more than|no longer than|"
-    r"not longer than|a maximum of|maximum of|maximum|within the (?:last|past|previous|first)|within|"
-    r"in the (?:last|past|previous|first)|during the (?:last|past|previous|first)|not exceeding|no later than|"
-    r"not later than|younger than|no older than)"
+    r"not longer than|a maximum of|maximum of|maximum|"
+    r"(?:within|in|during|over) the (?:last|past|previous|first|prior|preceding)|within the|within|in the|during the|"
+    r"not exceeding|no later than|not later than|younger than|no older than)"
 )
 _STRICT = {">", "more than", "greater than", "longer than", "over", "above", "beyond", "exceeding", "in excess of",
            "older than", "<", "less than", "fewer than", "shorter than", "under", "below", "younger than"}  # fmt: skip
@@ -83,8 +84,9 @@ _RANGE = re.compile(
 _COMPARED = re.compile(r"(?P<cmp>" + _MIN + "|" + _MAX + r")\s*(?:the\s+age\s+of\s+|age\s+)?" + QTY)
 _POST = re.compile(QTY + r"\s*(?:of age\s*|old\s*)?(?P<post>" + _POST_MIN + "|" + _POST_MAX + ")")
 _PLUS = re.compile(NUM + r"\s*\+\s*" + UNIT)
-# "injury must have occurred 6 months before the study": at least that long ago.
-_AGO = re.compile(QTY + r"\s+(?:ago|before|prior)\b")
+# "injury must have occurred 6 months before the study": at least that long ago. Not "during the
+# 6 months before", "in 28 days before", which are windows.
+_AGO = re.compile(r"(?<!the )(?<!in )(?<!within )(?<!during )(?<!past )(?<!last )" + QTY + r"\s+(?:ago|before|prior)\b")
 
 
 _SYMBOL_TABLE = str.maketrans({"≥": ">=", "≤": "<=", "–": "-", "—": "-", "‑": "-", "＞": ">", "＜": "<"})
@@ -94,6 +96,10 @@ _NUMBER_WORD_STEMS = (
     "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
 )  # fmt: skip
 _SPACES = re.compile(r"\s+")
+
+
+def _any_of(text: str, words: tuple[str, ...]) -> bool:
+    return any(map(text.__contains__, words))
 
 
 def normalise(text: str) -> str:
@@ -112,7 +118,7 @@ def normalise(text: str) -> str:
         text = _DIGITS_IN_PARENS.sub(r"\1", text)
     if " a " in text or " an " in text or " one " in text:
         text = _A_UNIT.sub(r"\1 1 \3", text)
-    if "the past" in text or "the last" in text or "the previous" in text or "the preceding" in text:
+    if _any_of(text, ("the past", "the last", "the previous", "the preceding", "the prior")):
         text = _THE_PAST_UNIT.sub(r"\1 the \2 1 \3", text)
     if "  " in text or "\n" in text or "\t" in text:
         text = _SPACES.sub(" ", text)
@@ -250,10 +256,12 @@ _TIME_AFTER = re.compile(
 
 def ages(text: str) -> tuple[list[Fact], bool]:
     """Age limits stated for the participant; second value: an age is mentioned but couldn't be read."""
-    if not _AGE_CUE.search(text) or _THIRD_PARTY.search(text):
-        return [], False
+    if not _AGE_CUE.search(text) or _THIRD_PARTY.search(text) or _REPRODUCTIVE.search(text):
+        return [], False  # "women of childbearing age … within 2 years of menopause" states no age limit
     facts: list[Fact] = []
     for b in quantities(text, inclusive_top_unit=True):
+        if re.match(r"(?:within|in the|during|over the)\b", b.phrase):
+            continue  # a window ("within 2 years of…") is not an age
         left, right = text[max(0, b.start - 30) : b.start], text[b.end : b.end + 20]
         if _TIME_AFTER.match(right):
             continue  # "injury more than 12 months ago" is a time since injury, not an age
@@ -288,6 +296,8 @@ _SEX_CONDITIONAL = re.compile(
     r"childbearing|child-bearing|pregnan|contracept|lactat|breast-?feed|nursing|menopaus|sterili[sz]|birth control|"
     r"sperm|condom|\b(?:must|should|shall|will|agree|willing|if)\b"
 )
+# Rules about contraception and pregnancy mention ages and sexes without limiting who may join.
+_REPRODUCTIVE = re.compile(r"childbearing|child-bearing|pregnan|contracept|lactat|breast-?feed|menopaus|birth control")
 
 
 def sexes(text: str) -> list[Fact]:
@@ -311,7 +321,8 @@ def sexes(text: str) -> list[Fact]:
 @functools.cache
 def _event_pattern() -> re.Pattern[str]:
     words = {w for c in knowledge().conditions.values() for w in c.event_words}
-    words |= {"onset", "diagnosis", "diagnosed", "symptoms", "post-injury", "postinjury", "post-stroke", "poststroke"}
+    # Not "symptoms": "unstable neurological symptoms within 4 weeks" is about having symptoms, not their onset.
+    words |= {"onset", "diagnosis", "diagnosed", "post-injury", "postinjury", "post-stroke", "poststroke"}
     alternation = "|".join(sorted((re.escape(w) for w in words), key=len, reverse=True))
     return re.compile(r"\b(" + alternation + r")(?:s|ies|ed)?\b")
 
@@ -499,10 +510,22 @@ def _scale_value(token: str, scale: tuple[str, ...]) -> str | None:
     return None
 
 
+_DEFICIT = re.compile(
+    r"\b(?:(functional|focal|fixed|persistent|residual|motor|sensory|objective)\s+)?"
+    r"(?:neurologic(?:al)?|motor)\s+(?:deficits?|impairments?)\b"
+)
+_DEFICIT_UNSURE = re.compile(
+    r"\b(progressive|new|worsening|severe|significant|major|acute|sudden|rapidly)\s+(?:\w+\s+)?$"
+)
+
+
 def severities(text: str) -> tuple[list[Fact], bool]:
-    """AIS grades, neurological level ranges and GMFCS levels."""
+    """AIS grades, neurological level ranges, GMFCS levels, and "neurological deficit"."""
     k = knowledge()
     facts: list[Fact] = []
+    m = _DEFICIT.search(text)
+    if m and not _DEFICIT_UNSURE.search(text[max(0, m.start() - 30) : m.start()]):
+        facts.append(Fact("deficit", m.group(0)))
     for m in _AIS.finditer(text):
         grades = _grade_set(m.group(1), k.ais_grades)
         if grades:

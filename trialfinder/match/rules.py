@@ -156,7 +156,18 @@ def has_condition(fact: Fact, profile: Profile) -> Check:
     return Check(False, f"your profile does not list {' or '.join(named)}")
 
 
-CHECKS = {"age": age, "sex": sex, "time": time_since, "ais": ais, "level": level, "gmfcs": gmfcs}
+def deficit(fact: Fact, profile: Profile) -> Check:
+    """Does the patient live with a lasting neurological deficit (seeds/severity.toml [deficit])?"""
+    k = knowledge()
+    mine = {c.id for c in profile.known_conditions()}
+    if mine & set(k.deficit_conditions):
+        return Check(True, "your condition is a lasting neurological deficit")
+    if profile.ais_grade is not None:
+        return Check(profile.ais_grade in k.deficit_ais, f"your AIS grade is {profile.ais_grade}")
+    return Check(None, "your profile does not say whether you have a lasting neurological deficit")
+
+
+CHECKS = {"age": age, "sex": sex, "time": time_since, "ais": ais, "level": level, "gmfcs": gmfcs, "deficit": deficit}
 
 # The criterion kind each fact reports under (the ``criterion`` field of a reason).
 KIND = {
@@ -166,5 +177,6 @@ KIND = {
     "ais": "severity",
     "level": "severity",
     "gmfcs": "severity",
+    "deficit": "severity",
     "condition": "condition",
 }

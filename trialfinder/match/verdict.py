@@ -351,8 +351,11 @@ def _lone_window(text: str) -> Fact | None:
 
 
 def _mentions_recent(text: str) -> bool:
+    """Any hint that an exclusion is limited in time: then naming the condition alone decides nothing."""
     low = extract.normalise(text)
-    return bool(extract.quantities(low)) or bool(re.search(r"\brecent(ly)?\b", low))
+    return bool(extract.quantities(low)) or bool(
+        re.search(r"\b(recent(ly)?|within|in the (last|past)|prior|previous|preceding|current(ly)?|active)\b", low)
+    )
 
 
 def _reason(kind: str, check: rules.Check, words: str, source: str, section: str) -> Reason:
@@ -388,6 +391,8 @@ def requirement(fact: Fact) -> str:
         return f"neurological level between {top} and {bottom}"
     if fact.kind == "gmfcs":
         return "GMFCS level " + _or(fact.values)
+    if fact.kind == "deficit":
+        return f"a lasting neurological deficit ({fact.phrase})"
     if fact.kind == "condition":
         return _or([knowledge().conditions[v].label for v in fact.values if v in knowledge().conditions])
     return fact.phrase
