@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
-import gc
 import io
 import json
 import multiprocessing
@@ -26,16 +25,15 @@ import sys
 import threading
 import zipfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from . import zipstream
-from .cache import Cache, utcnow
+from .cache import Cache, pack_record, utcnow
 from .errors import InputError
 from .ingest import Counts, Prepared, prepare, save_prepared
-from .match.criteria import parse_many
 
 CHUNK_CHARS = 1 << 20
 # A single element bigger than this is treated as broken rather than buffered.
@@ -54,11 +52,31 @@ class Rejected:
     reason: str
 
 
-Item = tuple[str, "dict[str, Any] | Rejected"]
+@dataclass(frozen=True)
+class Raw:
+    """An undecoded JSON document: one study, or an API list response. Decoded by ``ingest.prepare_batch``."""
+
+    data: str | bytes
+
+
+Item = tuple[str, "dict[str, Any] | Raw | Rejected"]
 
 
 def iter_records(paths: Iterable[str | os.PathLike]) -> Iterator[Item]:
-    """Every record in these files, zips and folders, in a stable order."""
+    """Every record in these files, zips and folders, in a stable order, decoded."""
+    for where, item in iter_sources(paths):
+        if isinstance(item, Raw):
+            yield from _iter_whole(item.data, where)
+        else:
+            yield where, item
+
+
+def iter_sources(paths: Iterable[str | os.PathLike]) -> Iterator[Item]:
+    """Like ``iter_records``, but small documents and array elements come undecoded (``Raw``).
+
+    Decoding then happens where the rest of the work on a record happens: in
+    the import's worker processes.
+    """
     for path in paths:
         path = Path(path)
         if path.is_dir() and not path.is_symlink():
@@ -129,8 +147,7 @@ def iter_stream(fh: IO[bytes], where: str, *, size: int | None = None) -> Iterat
     buffered = fh if isinstance(fh, io.BufferedIOBase) else io.BufferedReader(fh)  # type: ignore[arg-type]
     first = buffered.peek(4096)[:4096].lstrip()[:1]
     if first == b"{" and size is not None and size <= WHOLE_FILE_LIMIT:
-        data = buffered.read()
-        yield from _iter_whole(data, where)
+        yield where, Raw(buffered.read())
         return
     text = io.TextIOWrapper(buffered, encoding="utf-8", errors="replace")
     try:
@@ -139,15 +156,19 @@ def iter_stream(fh: IO[bytes], where: str, *, size: int | None = None) -> Iterat
         text.detach()  # the caller owns ``fh`` and closes it
 
 
-def _iter_whole(data: bytes, where: str) -> Iterator[Item]:
+def _iter_whole(data: str | bytes, where: str) -> Iterator[Item]:
     """A study or list response small enough to parse in one go."""
-    text = data.decode("utf-8", errors="replace")
+    text = data.decode("utf-8", errors="replace") if isinstance(data, bytes) else data
     try:
         doc = json.loads(text)
     except json.JSONDecodeError as exc:
         match = _STUDIES_KEY.search(text)
         if match:  # a list response with a broken record: read the good ones
-            yield from _iter_array(io.StringIO(), text[match.end() :], where)
+            for place, element in _iter_array(io.StringIO(), text[match.end() :], where):
+                if isinstance(element, Raw):
+                    yield from _iter_whole(element.data, place)
+                else:
+                    yield place, element
         else:
             yield where, Rejected(f"not valid JSON ({exc.msg} at line {exc.lineno})")
         return
@@ -198,7 +219,7 @@ def _iter_array(text: IO[str], buf: str, where: str) -> Iterator[Item]:
         if buf[pos] == "]":
             return
         try:
-            obj, end = _DECODER.raw_decode(buf, pos)
+            _, end = _DECODER.raw_decode(buf, pos)
         except json.JSONDecodeError as exc:
             incomplete = exc.msg.startswith("Unterminated string") or exc.pos >= len(buf) - 16
             if incomplete and not eof and len(buf) - pos < MAX_ELEMENT_CHARS:
@@ -214,7 +235,8 @@ def _iter_array(text: IO[str], buf: str, where: str) -> Iterator[Item]:
             if buf is None:
                 return
             continue
-        yield from _checked(f"{where}[{index}]", obj)
+        # The element's own text: decoding found where it ends; the worker decodes it again for use.
+        yield f"{where}[{index}]", Raw(buf[pos:end])
         index += 1
         pos = end
 
@@ -234,12 +256,38 @@ def _resync(text: IO[str], buf: str, pos: int, eof: bool) -> tuple[str | None, i
         buf, pos = tail + more, 0
 
 
-class _Writer(threading.Thread):
-    """Saves prepared batches in the background, so that parsing and writing overlap.
+def prepare_batch(
+    items: Sequence[tuple[str, Any]], *, fetched_at: str, source: str | None = None
+) -> tuple[list[Prepared], list[tuple[str, str]]]:
+    """Everything an import does to a batch before storing it: decode, flatten, parse criteria, compress.
 
-    Compression and SQLite release the GIL, so on a machine with two cores
-    the next batch is parsed while this one is compressed and written. The
-    queue holds at most two batches: memory stays flat.
+    Runs in the import's worker processes, so it takes and returns plain data:
+    ``(where, record or Raw document)`` pairs in, prepared records and
+    ``(where, why)`` rejections out.
+    """
+    prepared: list[Prepared] = []
+    rejected: list[tuple[str, str]] = []
+    for where, item in items:
+        decoded = _iter_whole(item.data, where) if isinstance(item, Raw) else [(where, item)]
+        for place, record in decoded:
+            if isinstance(record, Rejected):
+                rejected.append((place, record.reason))
+                continue
+            try:
+                ready = prepare(record, fetched_at=fetched_at, source=source)
+            except InputError as exc:
+                rejected.append((place, str(exc)))
+                continue
+            ready.row["raw"], ready.raw_json = pack_record(ready.raw_json), b""
+            prepared.append(ready)
+    return prepared, rejected
+
+
+class _Writer(threading.Thread):
+    """Saves prepared batches in the background, in arrival order.
+
+    SQLite releases the GIL, so the writes overlap with reading the next
+    records. The queue is bounded: memory stays flat.
     """
 
     def __init__(self, cache: Cache, fetched_at: str, total: Counts, progress: Any):
@@ -278,15 +326,16 @@ def import_paths(
     cache: Cache,
     paths: Iterable[str | os.PathLike],
     *,
-    batch_size: int = 1000,
+    batch_size: int = 500,
     progress: Any = None,
     workers: int | None = None,
 ) -> Counts:
     """Import every record found under ``paths`` into the cache, a batch per transaction.
 
-    Three things overlap: this thread reads and flattens records; a worker
-    process parses eligibility criteria (the costliest step, pure Python);
-    a writer thread compresses and stores. ``workers=0`` parses in this thread.
+    The work on each record (decode, flatten, compress, parse its criteria) runs
+    in worker processes, one per core; this process only reads the files and,
+    in a writer thread, stores the results in order. ``workers=0`` does
+    everything here.
     """
     paths = list(paths)
     for path in paths:
@@ -296,36 +345,25 @@ def import_paths(
     fetched_at = utcnow()
     writer = _Writer(cache, fetched_at, total, progress)
     if workers is None:
-        workers = 1 if (os.cpu_count() or 1) > 1 and _can_spawn() else 0
-    parser = _Parser(writer, workers)
+        workers = (os.cpu_count() or 1) if _can_spawn() else 0
+    preparer = _Preparer(writer, total, workers, fetched_at)
     writer.start()
-    batch: list[Prepared] = []
-    # Records are trees of plain dicts and lists without cycles; with thousands
-    # of them in flight the cyclic collector would spend more time scanning them
-    # than the import spends parsing. Reference counting frees them as usual.
-    gc_was_enabled = gc.isenabled()
-    gc.disable()
+    batch: list[tuple[str, Any]] = []
     try:
-        for where, record in iter_records(paths):
-            if isinstance(record, Rejected):
-                total.rejected.append((where, record.reason))
+        for where, item in iter_sources(paths):
+            if isinstance(item, Rejected):
+                total.rejected.append((where, item.reason))
                 continue
-            try:
-                batch.append(prepare(record, fetched_at=fetched_at, source="import", parse=False))
-            except InputError as exc:
-                total.rejected.append((where, str(exc)))
-                continue
+            batch.append((where, item))
             if len(batch) >= batch_size:
-                parser.put(batch)
+                preparer.put(batch)
                 batch = []
         if batch:
-            parser.put(batch)
-        parser.finish()
+            preparer.put(batch)
+        preparer.finish()
     finally:
-        parser.close()
+        preparer.close()
         writer.finish()
-        if gc_was_enabled:
-            gc.enable()
     return total
 
 
@@ -335,63 +373,68 @@ def _can_spawn() -> bool:
     return path is None or os.path.exists(path)
 
 
-class _Parser:
-    """Parses the criteria of each batch in worker processes, keeping a few batches in flight.
+class _Preparer:
+    """Runs ``prepare_batch`` in worker processes, handing results to the writer in order.
 
-    If a worker can't be started or dies (a parent without an importable main
-    module, a killed process), the batch is parsed here instead: slower, never lost.
+    At most ``workers + 1`` batches are in flight. If a worker can't be
+    started or dies (a parent without an importable main module, a killed
+    process), the batch is prepared here instead: slower, never lost.
     """
 
-    def __init__(self, writer: _Writer, workers: int):
+    def __init__(self, writer: _Writer, total: Counts, workers: int, fetched_at: str):
         self.writer = writer
-        self.pool: concurrent.futures.ProcessPoolExecutor | None = None
-        self.pending: collections.deque[tuple[list[Prepared], concurrent.futures.Future[list[str]]]] = (
-            collections.deque()
-        )
+        self.total = total
         self.workers = workers
+        self.fetched_at = fetched_at
+        self.pool: concurrent.futures.ProcessPoolExecutor | None = None
+        self.pending: collections.deque[tuple[list[tuple[str, Any]], concurrent.futures.Future]] = collections.deque()
         self.batches = 0
 
-    def put(self, batch: list[Prepared]) -> None:
+    def put(self, batch: list[tuple[str, Any]]) -> None:
         self.batches += 1
-        # A small import (one batch) is not worth starting a process for.
+        # A small import (one batch) is not worth starting processes for.
         if self.workers and self.batches >= 2 and self.pool is None:
             self.pool = concurrent.futures.ProcessPoolExecutor(
                 self.workers, mp_context=multiprocessing.get_context("spawn")
             )
         if self.pool is None:
-            self._done(batch, parse_many([item.eligibility for item in batch]))
+            self._done(self._here(batch))
             return
         try:
-            future = self.pool.submit(parse_many, [item.eligibility for item in batch])
+            future = self.pool.submit(prepare_batch, batch, fetched_at=self.fetched_at, source="import")
         except (concurrent.futures.process.BrokenProcessPool, OSError, RuntimeError):
             self._give_up_pool()
-            self._done(batch, parse_many([item.eligibility for item in batch]))
+            self._done(self._here(batch))
             return
         self.pending.append((batch, future))
-        while len(self.pending) > 1 + self.workers:
-            self._done(*self._oldest())
+        while len(self.pending) > self.workers + 1:
+            self._done(self._oldest())
 
-    def _oldest(self) -> tuple[list[Prepared], list[str]]:
+    def _here(self, batch: list[tuple[str, Any]]) -> tuple[list[Prepared], list[tuple[str, str]]]:
+        return prepare_batch(batch, fetched_at=self.fetched_at, source="import")
+
+    def _oldest(self) -> tuple[list[Prepared], list[tuple[str, str]]]:
         batch, future = self.pending.popleft()
         try:
-            return batch, future.result()
+            return future.result()
         except (concurrent.futures.process.BrokenProcessPool, OSError):
             self._give_up_pool()
-            return batch, parse_many([item.eligibility for item in batch])
+            return self._here(batch)
 
     def _give_up_pool(self) -> None:
         if self.pool is not None:
             self.pool.shutdown(wait=False, cancel_futures=True)
         self.pool, self.workers = None, 0
 
-    def _done(self, batch: list[Prepared], parsed: list[str]) -> None:
-        for item, criteria in zip(batch, parsed, strict=True):
-            item.criteria, item.eligibility = criteria, None
-        self.writer.put(batch)
+    def _done(self, result: tuple[list[Prepared], list[tuple[str, str]]]) -> None:
+        prepared, rejected = result
+        self.total.rejected += rejected
+        if prepared:
+            self.writer.put(prepared)
 
     def finish(self) -> None:
         while self.pending:
-            self._done(*self._oldest())
+            self._done(self._oldest())
 
     def close(self) -> None:
         if self.pool is not None:

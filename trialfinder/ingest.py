@@ -231,8 +231,8 @@ def save_prepared(
                 if _key_fields(old_study) != item.key:
                     history.append(_history_entry(old_study, old.raw_hash, fetched_at))
         for item in to_put:
-            # zlib releases the GIL: compressing here lets another thread prepare the next batch.
-            item.row["raw"] = pack_record(item.raw_json)
+            if item.row["raw"] is None:  # imports compress in their worker processes
+                item.row["raw"] = pack_record(item.raw_json)
         cache.put_studies([item.row for item in to_put])
         cache.unindex_text(replaced_text)
         cache.index_text([(item.id, item.text) for item in to_put])

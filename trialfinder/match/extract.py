@@ -96,6 +96,7 @@ _NUMBER_WORD_STEMS = (
     "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety",
 )  # fmt: skip
 _SPACES = re.compile(r"\s+")
+_UNIT_STEMS = ("year", "month", "week", "day", "hour", "yr", "mos", "wk", "hr")
 
 
 def _any_of(text: str, words: tuple[str, ...]) -> bool:
@@ -112,14 +113,16 @@ def normalise(text: str) -> str:
         text = text.translate(_SYMBOL_TABLE)
     if "=>" in text or "=<" in text:
         text = text.replace("=>", ">=").replace("=<", "<=")
-    if any(map(text.__contains__, _NUMBER_WORD_STEMS)):
-        text = _WORD_NUMBER.sub(lambda m: m.group(2) or str(_WORDS[m.group(1)]), text)
-    if "(" in text:
-        text = _DIGITS_IN_PARENS.sub(r"\1", text)
-    if " a " in text or " an " in text or " one " in text:
-        text = _A_UNIT.sub(r"\1 1 \3", text)
-    if _any_of(text, ("the past", "the last", "the previous", "the preceding", "the prior")):
-        text = _THE_PAST_UNIT.sub(r"\1 the \2 1 \3", text)
+    # The rewrites below all end in a time unit: without one there is nothing to rewrite.
+    if _any_of(text, _UNIT_STEMS):
+        if _any_of(text, _NUMBER_WORD_STEMS):
+            text = _WORD_NUMBER.sub(lambda m: m.group(2) or str(_WORDS[m.group(1)]), text)
+        if "(" in text:
+            text = _DIGITS_IN_PARENS.sub(r"\1", text)
+        if " a " in text or " an " in text or " one " in text:
+            text = _A_UNIT.sub(r"\1 1 \3", text)
+        if _any_of(text, ("the past", "the last", "the previous", "the preceding", "the prior")):
+            text = _THE_PAST_UNIT.sub(r"\1 the \2 1 \3", text)
     if "  " in text or "\n" in text or "\t" in text:
         text = _SPACES.sub(" ", text)
     return text
@@ -327,6 +330,13 @@ def _event_pattern() -> re.Pattern[str]:
     return re.compile(r"\b(" + alternation + r")(?:s|ies|ed)?\b")
 
 
+@functools.cache
+def _event_stems() -> tuple[str, ...]:
+    """Substrings every event word contains, for a cheap first test."""
+    words = {w for c in knowledge().conditions.values() for w in c.event_words} | {"onset", "diagnos", "post"}
+    return tuple(sorted({w[:5] for w in words}))
+
+
 _EVENT_NEAR = re.compile(
     r"\b(injur\w*|sci|trauma\w*|lesion|stroke|onset|diagnos\w*|ictus|infarct\w*|post-?(?:injury|stroke))\b"
 )
@@ -360,6 +370,8 @@ _PHASE_OTHER_ORGAN = re.compile(r"\b(kidney|renal|liver|hepatic|lung|pulmonary|m
 def times(text: str) -> tuple[list[Fact], bool]:
     """Time since injury or onset: minimum, maximum, range, or a phase named without numbers."""
     event_re = _event_pattern()
+    if not (_any_of(text, _event_stems()) or "acute" in text or "chronic" in text):
+        return [], False
     if not event_re.search(text) and not _PHASE_WORD.search(text):
         return [], False
     facts: list[Fact] = []
@@ -622,10 +634,16 @@ _NEGATION = re.compile(
 )
 
 
+@functools.cache
+def _condition_stems() -> tuple[str, ...]:
+    """Short substrings covering every condition name (a name always contains its first 4 letters)."""
+    return tuple(sorted({name[:4] for name in _condition_index()[1]}))
+
+
 def conditions(text: str) -> list[Fact]:
     """Known conditions named in the criterion, and whether the naming is negated ("no history of stroke")."""
     pattern, names = _condition_index()
-    if not any(map(text.__contains__, names)):
+    if not _any_of(text, _condition_stems()):
         return []
     facts: dict[str, Fact] = {}
     for m in pattern.finditer(text):
