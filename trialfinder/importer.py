@@ -326,7 +326,7 @@ def import_paths(
     cache: Cache,
     paths: Iterable[str | os.PathLike],
     *,
-    batch_size: int = 500,
+    batch_size: int = 250,
     progress: Any = None,
     workers: int | None = None,
 ) -> Counts:
