@@ -115,7 +115,8 @@ def db_option(f: Callable) -> Callable:
 
 
 def network_options(f: Callable) -> Callable:
-    for option in reversed(
+    return _options(
+        f,
         [
             click.option(
                 "--api-url",
@@ -125,18 +126,39 @@ def network_options(f: Callable) -> Callable:
             ),
             click.option("--offline", is_flag=True, help="Never use the network; answer from the cache only."),
             click.option("--refresh", is_flag=True, help="Fetch again even if the cache is fresh (< 24 h old)."),
-        ]
-    ):
-        f = option(f)
-    return f
+        ],
+    )
 
 
 def json_option(f: Callable) -> Callable:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON for programs instead of text.")(f)
 
 
+def _options(f: Callable, options: list[Callable]) -> Callable:
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+QUERY_FIELDS = ("condition", "term", "intervention", "location", "statuses", "near", "within")
+
+
 def query_options(f: Callable) -> Callable:
-    for option in reversed(
+    """The search options; the command receives them as one ``query: SearchQuery``."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        given = {name: kwargs.pop(name) for name in QUERY_FIELDS}
+        near, within = given.pop("near"), given.pop("within")
+        kwargs["query"] = SearchQuery.build(
+            **given,
+            near=parse_lat_lon(near) if near else None,
+            within_km=parse_distance_km(within) if within else None,
+        )
+        return f(*args, **kwargs)
+
+    return _options(
+        wrapper,
         [
             click.option("--condition", "-c", help='Condition or disease, e.g. "spinal cord injury".'),
             click.option("--term", "-t", help="Other words anywhere in the record."),
@@ -151,30 +173,12 @@ def query_options(f: Callable) -> Callable:
             ),
             click.option("--near", metavar="LAT,LON", help="Only trials with a site near here, e.g. 47.37,8.54."),
             click.option("--within", metavar="DISTANCE", help="Distance for --near, e.g. 100km or 60mi."),
-        ]
-    ):
-        f = option(f)
-    return f
-
-
-def _query(
-    condition: str | None,
-    term: str | None,
-    intervention: str | None,
-    location: str | None,
-    statuses: tuple[str, ...],
-    near: str | None,
-    within: str | None,
-) -> SearchQuery:
-    return SearchQuery.build(
-        condition=condition,
-        term=term,
-        intervention=intervention,
-        location=location,
-        statuses=statuses,
-        near=parse_lat_lon(near) if near else None,
-        within_km=parse_distance_km(within) if within else None,
+        ],
     )
+
+
+def _has_text(query: SearchQuery) -> bool:
+    return any((query.condition, query.term, query.intervention, query.location))
 
 
 def _client_factory(api_url: str | None, reporter: Reporter | None = None) -> Callable[[], Client]:
@@ -205,13 +209,7 @@ def cli() -> None:
 @network_options
 @json_option
 def search(
-    condition: str | None,
-    term: str | None,
-    intervention: str | None,
-    location: str | None,
-    statuses: tuple[str, ...],
-    near: str | None,
-    within: str | None,
+    query: SearchQuery,
     limit: int,
     db_path: str | None,
     api_url: str | None,
@@ -230,8 +228,7 @@ def search(
       trialfinder search -c stroke --near 47.37,8.54 --within 100km --json
       trialfinder search -c "cerebral palsy" --status recruiting --status completed
     """
-    query = _query(condition, term, intervention, location, statuses, near, within)
-    if not any((query.condition, query.term, query.intervention, query.location)):
+    if not _has_text(query):
         raise click.UsageError("say what to search for: --condition, --term, --intervention or --location")
     reporter = Reporter()
     with _open_cache(db_path) as cache:
@@ -326,13 +323,7 @@ def import_(paths: tuple[str, ...], db_path: str | None) -> None:
 @db_option
 @click.option("--api-url", envvar=config.ENV_API_URL, show_envvar=True, help="Registry API base URL.")
 def sync(
-    condition: str | None,
-    term: str | None,
-    intervention: str | None,
-    location: str | None,
-    statuses: tuple[str, ...],
-    near: str | None,
-    within: str | None,
+    query: SearchQuery,
     page_size: int,
     rate_limit: int,
     db_path: str | None,
@@ -349,11 +340,10 @@ def sync(
       trialfinder sync --condition "spinal cord injury"
       trialfinder sync
     """
-    query = _query(condition, term, intervention, location, statuses, near, within)
     reporter = Reporter()
     client = Client(config.api_url(api_url), rate_limit=rate_limit, on_retry=reporter.note)
     with _open_cache(db_path) as cache, client:
-        if any((query.condition, query.term, query.intervention, query.location)):
+        if _has_text(query):
             results = [(query.describe(), sync_query(cache, client, query, page_size=page_size, progress=reporter))]
         else:
             done = sync_remembered(cache, client, page_size=page_size, progress=reporter)
@@ -365,40 +355,40 @@ def sync(
         click.echo(f"{description}: {result.mode} fetch, {result.pages} page(s); {result.counts.summary()}.")
 
 
+PROFILE_OPTIONS = [
+    click.option("--profile", "profile_path", type=click.Path(dir_okay=False), help="Profile file (TOML or JSON)."),
+    click.option("--condition", "conditions", multiple=True, help='Condition; repeat for several, e.g. "stroke".'),
+    click.option("--age", type=float, help="Age in years."),
+    click.option("--birth-date", help="Date of birth, YYYY-MM-DD (instead of --age)."),
+    click.option("--sex", help="male or female."),
+    click.option("--injury-date", help="Date of injury, YYYY-MM-DD."),
+    click.option("--onset-date", help="Date of onset (stroke, MS…), YYYY-MM-DD."),
+    click.option("--time-since-onset", help='Time since injury or onset, e.g. "18 months".'),
+    click.option("--phase", help="acute, subacute or chronic (worked out from a date when one is given)."),
+    click.option("--ais-grade", help="AIS grade A-E (spinal cord injury)."),
+    click.option("--level", "neurological_level", help="Neurological level, C1-S5 (spinal cord injury)."),
+    click.option("--gmfcs", "gmfcs_level", help="GMFCS level I-V (cerebral palsy)."),
+    click.option("--location", help="City, US ZIP code or LAT,LON (matched offline)."),
+    click.option("--max-distance", "max_distance_km", type=float, help="Only sites within this many km."),
+    click.option("--as-of", help="Reckon ages and times from this date (YYYY-MM-DD) instead of today."),
+]
+PROFILE_FIELDS = (
+    "age", "birth_date", "sex", "injury_date", "onset_date", "time_since_onset", "phase", "ais_grade",
+    "neurological_level", "gmfcs_level", "location", "max_distance_km", "as_of",
+)  # fmt: skip
+
+
 def profile_options(f: Callable) -> Callable:
-    """--profile FILE plus every profile field as an option (options override the file)."""
-    for option in reversed(
-        [
-            click.option(
-                "--profile", "profile_path", type=click.Path(dir_okay=False), help="Profile file (TOML or JSON)."
-            ),
-            click.option(
-                "--condition",
-                "conditions",
-                multiple=True,
-                help='Condition; repeat for several, e.g. "spinal cord injury".',
-            ),
-            click.option("--age", type=float, help="Age in years."),
-            click.option("--birth-date", help="Date of birth, YYYY-MM-DD (instead of --age)."),
-            click.option("--sex", help="male or female."),
-            click.option("--injury-date", help="Date of injury, YYYY-MM-DD."),
-            click.option("--onset-date", help="Date of onset (stroke, MS…), YYYY-MM-DD."),
-            click.option("--time-since-onset", help='Time since injury or onset, e.g. "18 months".'),
-            click.option("--phase", help="acute, subacute or chronic (worked out from a date when one is given)."),
-            click.option("--ais-grade", help="AIS grade A-E (spinal cord injury)."),
-            click.option("--level", "neurological_level", help="Neurological level, C1-S5 (spinal cord injury)."),
-            click.option("--gmfcs", "gmfcs_level", help="GMFCS level I-V (cerebral palsy)."),
-            click.option("--location", help="City, US ZIP code or LAT,LON (matched offline)."),
-            click.option("--max-distance", "max_distance_km", type=float, help="Only sites within this many km."),
-            click.option("--as-of", help="Reckon ages and times from this date (YYYY-MM-DD) instead of today."),
-        ]
-    ):
-        f = option(f)
-    return f
+    """--profile FILE plus every profile field as an option (options win); the command gets ``profile``."""
 
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        fields = {name: kwargs.pop(name) for name in PROFILE_FIELDS}
+        conditions = list(kwargs.pop("conditions")) or None
+        kwargs["profile"] = load_profile(kwargs.pop("profile_path"), conditions=conditions, **fields)
+        return f(*args, **kwargs)
 
-def _profile(profile_path: str | None, conditions: tuple[str, ...], **fields: Any) -> Profile:
-    return load_profile(profile_path, conditions=list(conditions) or None, **fields)
+    return _options(wrapper, PROFILE_OPTIONS)
 
 
 def _statuses(statuses: tuple[str, ...], include_all: bool) -> tuple[str, ...]:
@@ -424,8 +414,7 @@ def _statuses(statuses: tuple[str, ...], include_all: bool) -> tuple[str, ...]:
 @network_options
 @json_option
 def match_(
-    profile_path: str | None,
-    conditions: tuple[str, ...],
+    profile: Profile,
     statuses: tuple[str, ...],
     include_all: bool,
     limit: int,
@@ -434,7 +423,6 @@ def match_(
     offline: bool,
     refresh: bool,
     as_json: bool,
-    **fields: Any,
 ) -> None:
     """Find the trials for a patient profile and say, trial by trial, whether they may qualify.
 
@@ -450,7 +438,6 @@ def match_(
       trialfinder match --condition stroke --age 67 --sex female --time-since-onset "2 years"
       trialfinder match --profile me.toml --all --json
     """
-    profile = _profile(profile_path, conditions, **fields)
     wanted = _statuses(statuses, include_all)
     reporter = Reporter()
     with _open_cache(db_path) as c:
@@ -483,14 +470,12 @@ def match_(
 @json_option
 def explain(
     nct_id: str,
-    profile_path: str | None,
-    conditions: tuple[str, ...],
+    profile: Profile,
     db_path: str | None,
     api_url: str | None,
     offline: bool,
     refresh: bool,
     as_json: bool,
-    **fields: Any,
 ) -> None:
     """Check one trial against a profile, criterion by criterion, in plain language.
 
@@ -501,7 +486,6 @@ def explain(
     Example:
       trialfinder explain NCT06347575 --profile seeds/profiles/chronic-cervical-sci.toml
     """
-    profile = _profile(profile_path, conditions, **fields)
     reporter = Reporter()
     with _open_cache(db_path) as c:
         get_study(c, _client_factory(api_url, reporter), nct_id, offline=offline, refresh=refresh)
