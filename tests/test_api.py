@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import httpx
 import pytest
-from records import page, study
 
+from records import page, study
 from trialfinder.api import Client, RateLimiter, RetryPolicy, parse_retry_after
 from trialfinder.errors import APIError, InputError, NetworkError, StudyNotFound
 

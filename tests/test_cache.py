@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 
 import pytest
-from records import study
 
+from records import study
 from trialfinder.cache import Cache, fts_expression
 from trialfinder.errors import CacheError
 from trialfinder.ingest import save_batch
@@ -31,7 +31,7 @@ def test_migrations_run_once_and_reopen_keeps_data(tmp_path):
     with Cache(path) as c:
         assert c.get_row("NCT01000001") is not None
         applied = [r["name"] for r in c.db.query("SELECT name FROM _sqlite_migrations")]
-    assert applied == ["m001_initial", "m002_criteria"]
+    assert applied == ["m001_initial", "m002_criteria", "m003_trust"]
 
 
 @pytest.mark.parametrize(

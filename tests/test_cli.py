@@ -9,8 +9,8 @@ import sqlite3
 import httpx
 import pytest
 from click.testing import CliRunner
-from records import page, site, study
 
+from records import page, site, study
 from trialfinder.cli import cli
 
 API = "https://ctgov.test/api/v2"
@@ -180,9 +180,12 @@ def test_show_prints_plain_language_page(imported):
     assert "Pregnancy" in out  # the criteria text
 
 
-def test_show_json_is_the_raw_record(imported):
+def test_show_json_is_the_raw_record_with_trust_added(imported):
     result = run("show", "nct1000002", "--offline", "--json")
-    assert json.loads(result.stdout) == imported[1]
+    data = json.loads(result.stdout)
+    trust = data.pop("trust")
+    assert data == imported[1]
+    assert set(trust) == {"signals", "warnings"} and "randomized" in trust["signals"]
 
 
 def test_show_fetches_when_not_cached(tmp_path, httpx_mock):

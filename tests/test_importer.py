@@ -8,9 +8,9 @@ import zipfile
 from collections import Counter
 
 import pytest
+
 from conftest import STUDIES, needs_shared
 from records import page, study
-
 from trialfinder import importer
 from trialfinder.errors import InputError
 from trialfinder.importer import Rejected, import_paths, iter_records

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 
 import pytest
-from records import changed, site, study
 
+from records import changed, site, study
 from trialfinder.cache import Cache, fts_expression
 from trialfinder.ingest import save_batch
 

@@ -7,8 +7,8 @@ import re
 
 import pytest
 from click.testing import CliRunner
-from records import page, site, study
 
+from records import page, site, study
 from trialfinder.cli import cli
 
 API = "https://ctgov.test/api/v2"
@@ -165,3 +165,49 @@ def test_bad_profile_is_one_line(tmp_path, records):
 def test_explain_unknown_trial_offline(records, profile_file):
     result = run("explain", "NCT09999999", "--profile", str(profile_file), "--offline")
     assert result.exit_code == 1 and "not in the cache" in result.stderr
+
+
+@pytest.fixture
+def with_flagged(tmp_path):
+    folder = tmp_path / "flag"
+    folder.mkdir()
+    clinic = study(
+        "NCT01000007",
+        title="Stem cells after SCI",
+        sponsor=("Regenerative Stem Cell Clinic", "OTHER"),
+        interventions=[{"type": "BIOLOGICAL", "name": "Adipose-derived stem cells"}],
+        criteria="Inclusion Criteria:\n\n* Adults",
+    )
+    clinic["protocolSection"]["descriptionModule"]["briefSummary"] = "A patient-funded study of stem cells."
+    good = study("NCT01000008", title="Walking training after SCI", criteria="Inclusion Criteria:\n\n* Adults")
+    for r in (clinic, good):
+        (folder / f"{r['protocolSection']['identificationModule']['nctId']}.json").write_text(json.dumps(r))
+    assert run("import", str(folder)).exit_code == 0
+
+
+def test_flagged_trials_rank_last_are_marked_and_can_be_hidden(with_flagged):
+    args = ["match", "--condition", "sci", "--age", "40", "--as-of", "2026-11-22", "--offline"]
+    items = json.loads(run(*args, "--json").stdout)
+    assert [i["nct_id"] for i in items] == ["NCT01000008", "NCT01000007"]
+    flagged = items[-1]["trust"]
+    assert {w["name"] for w in flagged["warnings"]} == {"participant_pays"}
+    assert flagged["warnings"][0]["evidence"].startswith('briefSummary: "A patient-funded study')
+    assert "randomized" in items[0]["trust"]["signals"] and items[0]["trust"]["warnings"] == []
+    hidden = json.loads(run(*args, "--json", "--hide-flagged").stdout)
+    assert [i["nct_id"] for i in hidden] == ["NCT01000008"]
+    text = run(*args).stdout
+    assert "⚠ participant pays" in text
+    assert "NCT01000007: The record says participants pay for or fund the treatment." in text
+    assert text.count("not an endorsement") == 1
+
+
+def test_show_and_explain_carry_the_oversight_panel(with_flagged):
+    shown = run("show", "NCT01000007", "--offline").stdout
+    assert "Registration and oversight" in shown
+    assert "Warning signs" in shown and "participants pay" in shown
+    assert "Is there any cost to me" in shown
+    assert "not an endorsement" in shown
+    for forbidden in ("unsafe", " safe ", "we recommend"):
+        assert forbidden not in shown.lower()
+    explained = run("explain", "NCT01000008", "--condition", "sci", "--age", "40", "--offline").stdout
+    assert "Registration and oversight" in explained and "No warning signs found" in explained

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from records import site, study
 
+from records import site, study
 from trialfinder.ingest import save_batch
 from trialfinder.match import criteria as criteria_module
 from trialfinder.matcher import candidate_expression, explain, match, reparse_stale
@@ -298,9 +298,18 @@ def test_criteria_are_parsed_when_stored_not_when_matched(cache, monkeypatch):
 
 def test_a_new_parser_version_reparses_stored_criteria(cache, monkeypatch):
     trial(cache, "Inclusion Criteria:\n\n* AIS A-C")
-    monkeypatch.setattr("trialfinder.matcher.PARSER_VERSION", criteria_module.PARSER_VERSION + 1)
+    assert reparse_stale(cache) == 0
+    monkeypatch.setattr(criteria_module, "PARSER_VERSION", criteria_module.PARSER_VERSION + 1)
     assert reparse_stale(cache) == 1
     assert reparse_stale(cache) == 0
+
+
+def test_changed_seed_files_redo_derived_data(cache, monkeypatch):
+    from trialfinder import seeds
+
+    trial(cache)
+    monkeypatch.setattr(seeds, "fingerprint", lambda: "edited")
+    assert reparse_stale(cache) == 1
 
 
 def test_lasting_neurological_deficit(cache):

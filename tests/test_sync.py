@@ -7,8 +7,8 @@ import re
 
 import httpx
 import pytest
-from records import changed, page, study
 
+from records import changed, page, study
 from trialfinder.api import Client, RetryPolicy
 from trialfinder.errors import NetworkError
 from trialfinder.models import SearchQuery
@@ -170,7 +170,6 @@ def test_get_study_uses_fresh_cache_then_refetches_when_stale(httpx_mock, cache,
 
 def test_search_applies_status_and_distance_locally(cache):
     from records import site
-
     from trialfinder.ingest import save_batch
 
     save_batch(

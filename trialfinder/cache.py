@@ -15,6 +15,7 @@ Tables
     sites           one row per study site, for distance filters
     study_history   key fields of replaced versions (status, criteria, sites)
     criteria        each study's parsed eligibility criteria, with the parser version
+    trust           each study's registration and oversight signals and warning signs
     queries         remembered remote searches: when fetched, data timestamp,
                     and the page token to resume an interrupted sync
     query_studies   which studies each remembered search returned
@@ -143,8 +144,15 @@ def m001_initial(db: sqlite_utils.Database) -> None:
 @migrations()
 def m002_criteria(db: sqlite_utils.Database) -> None:
     # Parsed eligibility criteria, redone when the parser's version changes.
-    db.execute("CREATE TABLE criteria (id INTEGER PRIMARY KEY, version INTEGER NOT NULL, parsed BLOB NOT NULL)")
+    db.execute("CREATE TABLE criteria (id INTEGER PRIMARY KEY, version TEXT NOT NULL, parsed BLOB NOT NULL)")
     db.execute("CREATE INDEX criteria_version ON criteria(version)")
+
+
+@migrations()
+def m003_trust(db: sqlite_utils.Database) -> None:
+    # Registration and oversight signals and warning signs, redone when the rules change.
+    db.execute("CREATE TABLE trust (id INTEGER PRIMARY KEY, version TEXT NOT NULL, data TEXT NOT NULL)")
+    db.execute("CREATE INDEX trust_version ON trust(version)")
 
 
 def pack_record(raw_json: bytes) -> bytes:
@@ -332,7 +340,29 @@ class Cache:
             [(i, *site) for i, sites in entries for site in sites],
         )
 
-    def put_criteria(self, entries: Sequence[tuple[int, int, str]]) -> None:
+    def put_trust(self, entries: Sequence[tuple[int, str, str]]) -> None:
+        """Trust findings as (study id, rules version, JSON)."""
+        self.db.conn.executemany(
+            "INSERT INTO trust (id, version, data) VALUES (?, ?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET version = excluded.version, data = excluded.data",
+            entries,
+        )
+
+    def get_trust(self, nct_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """Trust findings by NCT id: (rules version, JSON)."""
+        out: dict[str, tuple[str, str]] = {}
+        with self.errors("read"):
+            for chunk in _chunks(list(nct_ids), 500):
+                marks = ",".join("?" * len(chunk))
+                for nct_id, version, data in self.db.execute(
+                    f"SELECT s.nct_id, t.version, t.data FROM studies s JOIN trust t ON t.id = s.id "
+                    f"WHERE s.nct_id IN ({marks})",
+                    chunk,
+                ):
+                    out[nct_id] = (version, data)
+        return out
+
+    def put_criteria(self, entries: Sequence[tuple[int, str, str]]) -> None:
         """Parsed criteria as (study id, parser version, JSON); stored compressed (they repeat the criteria text)."""
         self.db.conn.executemany(
             "INSERT INTO criteria (id, version, parsed) VALUES (?, ?, ?) "
@@ -477,9 +507,9 @@ class Cache:
         with self.errors("search"):
             return list(self.db.query(sql, params))
 
-    def get_criteria(self, nct_ids: Sequence[str]) -> dict[str, tuple[int, str]]:
+    def get_criteria(self, nct_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
         """Parsed criteria by NCT id: (parser version, JSON). Studies never parsed are missing."""
-        out: dict[str, tuple[int, str]] = {}
+        out: dict[str, tuple[str, str]] = {}
         with self.errors("read"):
             for chunk in _chunks(list(nct_ids), 500):
                 marks = ",".join("?" * len(chunk))
@@ -491,15 +521,15 @@ class Cache:
                     out[nct_id] = (version, zlib.decompress(parsed).decode("utf-8"))
         return out
 
-    def stale_criteria(self, version: int) -> list[int]:
-        """Ids of studies whose criteria were never parsed, or parsed by another parser version."""
+    def stale_derived(self, criteria_version: str, trust_version: str) -> list[int]:
+        """Ids of studies whose parsed criteria or trust findings are missing or were made by other rules."""
         with self.errors("read"):
             return [
                 r[0]
                 for r in self.db.execute(
-                    "SELECT s.id FROM studies s LEFT JOIN criteria c ON c.id = s.id "
-                    "WHERE c.id IS NULL OR c.version != ?",
-                    [version],
+                    "SELECT s.id FROM studies s LEFT JOIN criteria c ON c.id = s.id LEFT JOIN trust t ON t.id = s.id "
+                    "WHERE c.id IS NULL OR c.version != ? OR t.id IS NULL OR t.version != ?",
+                    [criteria_version, trust_version],
                 )
             ]
 
@@ -580,7 +610,16 @@ class Cache:
         """Delete every cached study, search and history row; returns how many studies went."""
         with self.transaction():
             n = self.db.execute("SELECT count(*) FROM studies").fetchone()[0]
-            for table in ("studies", "records", "criteria", "sites", "study_history", "queries", "query_studies"):
+            for table in (
+                "studies",
+                "records",
+                "criteria",
+                "trust",
+                "sites",
+                "study_history",
+                "queries",
+                "query_studies",
+            ):
                 self.db.execute(f"DELETE FROM {table}")
             self.db.execute("INSERT INTO studies_fts(studies_fts) VALUES ('delete-all')")
         with self.errors("compact"):

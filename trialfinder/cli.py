@@ -7,6 +7,7 @@ status 1; usage errors exit with 2.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import json
 import sys
@@ -38,8 +39,11 @@ from .profiles import Profile, load_profile
 from .render import data as render_data
 from .render import matching as render_matching
 from .render import text as render_text
+from .render import trust as render_trust
 from .search import find
 from .sync import ensure_fresh, get_study, sync_query, sync_remembered
+from .trust import assess as assess_trust
+from .trust import with_staleness
 
 STATUS_CHOICES = [s.lower().replace("_", "-") for s in STATUSES]
 
@@ -255,7 +259,7 @@ def search(
 @network_options
 @json_option
 def show(nct_id: str, db_path: str | None, api_url: str | None, offline: bool, refresh: bool, as_json: bool) -> None:
-    """Show one trial in plain language: what it tests, who can join, where, contacts.
+    """Show one trial in plain language: what it tests, who can join, where, contacts, oversight.
 
     \b
     Example:
@@ -266,10 +270,12 @@ def show(nct_id: str, db_path: str | None, api_url: str | None, offline: bool, r
     with _open_cache(db_path) as cache:
         record = get_study(cache, _client_factory(api_url, reporter), nct_id, offline=offline, refresh=refresh)
     reporter.done()
+    study = Study.from_record(record)
+    trust = with_staleness(assess_trust(study), study.overall_status, study.status_verified_date, dt.date.today())
     if as_json:
-        click.echo(render_data.dumps(record))
+        click.echo(render_data.dumps({**record, "trust": trust.to_dict()}))
         return
-    click.echo(render_text.study_page(Study.from_record(record)))
+    click.echo(render_text.study_page(study, trust))
 
 
 @cli.command(name="import")
@@ -409,6 +415,9 @@ def _statuses(statuses: tuple[str, ...], include_all: bool) -> tuple[str, ...]:
 @click.option(
     "--all", "include_all", is_flag=True, help="Every candidate trial, whatever its status, verdict or distance."
 )
+@click.option(
+    "--hide-flagged", is_flag=True, help="Leave out trials with warning signs (otherwise they are listed last)."
+)
 @click.option("--limit", type=click.IntRange(min=1), default=25, show_default=True, help="At most this many trials.")
 @db_option
 @network_options
@@ -417,6 +426,7 @@ def match_(
     profile: Profile,
     statuses: tuple[str, ...],
     include_all: bool,
+    hide_flagged: bool,
     limit: int,
     db_path: str | None,
     api_url: str | None,
@@ -446,7 +456,7 @@ def match_(
             progress=reporter,
         )  # fmt: skip
         reporter.done()
-        found = match(c, profile, statuses=wanted, include_all=include_all, limit=limit)
+        found = match(c, profile, statuses=wanted, include_all=include_all, hide_flagged=hide_flagged, limit=limit)
         stamp = next((r.data_timestamp for r in results if r.data_timestamp), None) or c.info()["data_timestamp"]
     if as_json:
         click.echo(render_data.dumps([render_data.match_item(m) for m in found]))
@@ -458,6 +468,9 @@ def match_(
         )
     else:
         click.echo("\n" + render_matching.match_table(found))
+        warnings = render_trust.warnings_section([(m.nct_id, m.trust) for m in found])
+        if warnings:
+            click.echo("\n" + warnings)
         click.echo("\nSee why, criterion by criterion: trialfinder explain NCT_ID --profile ...")
     click.echo("\n" + render_matching.PRIVACY + "\n" + render_matching.DISCLAIMER)
 

@@ -20,9 +20,11 @@ import pydantic_core
 
 from .cache import Cache, pack_record, utcnow
 from .errors import InputError
-from .match.criteria import PARSER_VERSION
 from .match.criteria import parse as parse_criteria
+from .match.criteria import parser_version
 from .models import Study, nct_number
+from .trust import assess as assess_trust
+from .trust import trust_version
 
 
 @dataclass
@@ -36,6 +38,7 @@ class Prepared:
     key: tuple[Any, ...]  # the fields whose change is kept as history
     criteria: str | None  # parsed eligibility criteria, JSON (None until parsed)
     eligibility: str | None = None  # the text to parse, kept only until it is parsed
+    trust: str = ""  # registration and oversight findings, JSON
 
     @property
     def id(self) -> int:
@@ -142,7 +145,10 @@ def prepare(
     }
     criteria = parse_criteria(study.eligibility_criteria).to_json() if parse else None
     eligibility = None if parse else study.eligibility_criteria
-    return Prepared(row, raw_json, search_text(study), site_tuples(study), _key_fields(study), criteria, eligibility)
+    trust = json.dumps(assess_trust(study).to_json_data(), separators=(",", ":"), ensure_ascii=False)
+    return Prepared(
+        row, raw_json, search_text(study), site_tuples(study), _key_fields(study), criteria, eligibility, trust
+    )
 
 
 def _key_fields(study: Study) -> tuple[Any, ...]:
@@ -237,7 +243,10 @@ def save_prepared(
         cache.unindex_text(replaced_text)
         cache.index_text([(item.id, item.text) for item in to_put])
         cache.replace_sites([(item.id, item.sites) for item in to_put])
-        cache.put_criteria([(item.id, PARSER_VERSION, item.criteria) for item in to_put])
+        version = parser_version()
+        cache.put_criteria([(item.id, version, item.criteria) for item in to_put])
+        trust = trust_version()
+        cache.put_trust([(item.id, trust, item.trust) for item in to_put])
         cache.add_history(history)
         cache.touch_studies(unchanged, fetched_at, data_timestamp)
         if query_key:

@@ -20,12 +20,14 @@ from .api import Client
 from .cache import Cache, fts_phrase
 from .errors import InputError
 from .match.conditions import targeted
-from .match.criteria import PARSER_VERSION, Parsed
+from .match.criteria import Parsed, parser_version
 from .match.criteria import parse as parse_criteria
 from .match.verdict import VERDICT_ORDER, Trial, TrialMatch, evaluate, score
 from .models import OPEN_STATUSES, STATUSES, SearchQuery, Study, normalise_nct_id
 from .profiles import Profile
 from .sync import Progress, SyncResult, ensure_fresh
+from .trust import Trust, trust_version
+from .trust import assess as assess_trust
 
 
 def registry_queries(profile: Profile, statuses: Sequence[str]) -> list[SearchQuery]:
@@ -57,8 +59,8 @@ def is_candidate(trial: Trial, profile: Profile) -> bool:
     mine = {c.id for c in profile.known_conditions()}
     if trial.targets & mine:
         return True
-    fields = " | ".join([trial.title, *trial.conditions, *trial.keywords]).lower()
-    return any(term.lower() in fields for term in profile.unknown_condition_terms())
+    named = " | ".join([trial.title, *trial.conditions, *trial.keywords]).lower()
+    return any(term.lower() in named for term in profile.unknown_condition_terms())
 
 
 def prepare_cache(
@@ -81,19 +83,23 @@ def prepare_cache(
 
 
 def reparse_stale(cache: Cache, *, progress: Progress | None = None, batch: int = 500) -> int:
-    """Parse again the criteria stored by an older parser version (or never parsed)."""
-    stale = cache.stale_criteria(PARSER_VERSION)
+    """Redo parsed criteria and trust findings made by older rules (or never made); returns how many."""
+    criteria_version, rules_version = parser_version(), trust_version()
+    stale = cache.stale_derived(criteria_version, rules_version)
     for start in range(0, len(stale), batch):
-        ids = stale[start : start + batch]
-        entries = []
-        for study_id in ids:
+        criteria_entries, trust_entries = [], []
+        for study_id in stale[start : start + batch]:
             raw = cache.get_raw(study_id)
-            text = Study.from_record(raw).eligibility_criteria if raw else ""
-            entries.append((study_id, PARSER_VERSION, parse_criteria(text).to_json()))
+            study = Study.from_record(raw) if raw else None
+            text = study.eligibility_criteria if study else ""
+            criteria_entries.append((study_id, criteria_version, parse_criteria(text).to_json()))
+            findings = assess_trust(study).to_json_data() if study else {}
+            trust_entries.append((study_id, rules_version, json.dumps(findings, separators=(",", ":"))))
         with cache.transaction():
-            cache.put_criteria(entries)
+            cache.put_criteria(criteria_entries)
+            cache.put_trust(trust_entries)
         if progress:
-            progress(f"re-read eligibility criteria of {min(start + batch, len(stale))} of {len(stale)} trials")
+            progress(f"re-read the criteria and oversight of {min(start + batch, len(stale))} of {len(stale)} trials")
     return len(stale)
 
 
@@ -101,15 +107,25 @@ def load_trials(cache: Cache, rows: Sequence[dict[str, Any]]) -> list[Trial]:
     """Trials ready to evaluate, from cache rows (parsed criteria and sites read in bulk)."""
     ids = [r["nct_id"] for r in rows]
     criteria = cache.get_criteria(ids)
+    trusts = cache.get_trust(ids)
     sites = cache.sites_for(ids)
+    criteria_version, rules_version = parser_version(), trust_version()
     trials = []
     for row in rows:
         stored = criteria.get(row["nct_id"])
-        if stored and stored[0] == PARSER_VERSION:
+        findings = trusts.get(row["nct_id"])
+        study: Study | None = None
+        if not (stored and stored[0] == criteria_version and findings and findings[0] == rules_version):
+            raw = cache.get_record(row["nct_id"])
+            study = Study.from_record(raw) if raw else None
+        if stored and stored[0] == criteria_version:
             parsed = Parsed.from_json(stored[1])
         else:
-            raw = cache.get_record(row["nct_id"]) or {}
-            parsed = parse_criteria(Study.from_record(raw).eligibility_criteria if raw else "")
+            parsed = parse_criteria(study.eligibility_criteria if study else "")
+        if findings and findings[0] == rules_version:
+            trust = Trust.from_json_data(json.loads(findings[1]))
+        else:
+            trust = assess_trust(study) if study else Trust()
         conditions = json.loads(row["conditions"] or "[]")
         keywords = json.loads(row["keywords"] or "[]")
         trials.append(
@@ -127,6 +143,8 @@ def load_trials(cache: Cache, rows: Sequence[dict[str, Any]]) -> list[Trial]:
                 parsed=parsed,
                 sites=sites.get(row["nct_id"], []),
                 last_update=row["last_update"],
+                status_verified=row["status_verified"],
+                trust=trust,
             )
         )
     return trials
@@ -138,13 +156,15 @@ def match(
     *,
     statuses: Sequence[str] = OPEN_STATUSES,
     include_all: bool = False,
+    hide_flagged: bool = False,
     limit: int | None = None,
 ) -> list[TrialMatch]:
     """Evaluate every candidate trial in the cache, best first.
 
     By default only trials with one of ``statuses`` that are not clearly
     ineligible and have an open site within the profile's distance are kept;
-    ``include_all`` keeps every candidate, whatever its status, verdict or distance.
+    ``include_all`` keeps every candidate, whatever its status, verdict or
+    distance. Trials with warning signs rank last; ``hide_flagged`` drops them.
     """
     rows = cache.search_text(candidate_expression(profile), statuses=() if include_all else statuses)
     matches = []
@@ -153,6 +173,8 @@ def match(
             continue
         result = evaluate(trial, profile)
         result.score = score(result, profile)
+        if hide_flagged and trial.trust.flagged:
+            continue
         if not include_all:
             if result.verdict == "ineligible":
                 continue

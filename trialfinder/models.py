@@ -149,6 +149,7 @@ class Intervention(_Model):
 class ArmGroup(_Model):
     label: str | None = None
     type: str | None = None
+    description: str | None = None
 
 
 class BrowseLeaf(_Model):
@@ -231,6 +232,7 @@ class Study(_Model):
     mesh_terms: list[str] = Field(default_factory=list)
     mesh_ancestors: list[str] = Field(default_factory=list)
     browse_leaves: list[BrowseLeaf] = _list_path(*_CB, "browseLeaves")
+    browse_branches: list[BrowseLeaf] = _list_path(*_CB, "browseBranches")
     version_holder: str | None = _path("derivedSection", "miscInfoModule", "versionHolder")
     has_results: bool | None = _path("hasResults")
 

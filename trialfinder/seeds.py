@@ -28,6 +28,17 @@ def seeds_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "seeds"
 
 
+@functools.cache
+def fingerprint() -> str:
+    """A short hash of the seed files: derived data stored in the cache is redone when they change."""
+    import hashlib
+
+    digest = hashlib.sha1()
+    for path in sorted(seeds_dir().glob("*.toml")):
+        digest.update(path.name.encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:10]
+
+
 def load_toml(name: str) -> dict[str, Any]:
     with open(seeds_dir() / name, "rb") as fh:
         return tomllib.load(fh)

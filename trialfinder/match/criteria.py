@@ -19,6 +19,14 @@ from .sections import Line, scope, split
 # Bump whenever parsing changes what it reads: cached parses with another version are redone.
 PARSER_VERSION = 1
 
+
+def parser_version() -> str:
+    """The version stored with each parse: the code's, and the seed files' (they hold the condition names)."""
+    from ..seeds import fingerprint
+
+    return f"{PARSER_VERSION}:{fingerprint()}"
+
+
 _GROUP_IS_COHORT = re.compile(
     r"\b(group|cohort|arm|part [a-z0-9]|population|stage [0-9]|(?:patients|participants|subjects|individuals) with)\b",
     re.I,

@@ -25,6 +25,7 @@ from ..models import DAYS_PER, age_in_days
 from ..profiles import Profile
 from ..render.plain import age_range, status_label
 from ..seeds import knowledge
+from ..trust import Trust, with_staleness
 from . import extract, rules
 from .criteria import Criterion, Parsed
 from .extract import Fact
@@ -72,6 +73,8 @@ class Trial:
     sites: list[dict[str, Any]] = field(default_factory=list)
     last_update: str | None = None
     keywords: list[str] = field(default_factory=list)
+    status_verified: str | None = None
+    trust: Trust = field(default_factory=Trust)
 
 
 @dataclass
@@ -86,7 +89,7 @@ class TrialMatch:
     nearest_site_km: float | None = None
     nearest_site: dict[str, Any] | None = None
     last_update: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)  # filled by later stages (trust signals)
+    trust: Trust = field(default_factory=Trust)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -100,7 +103,7 @@ class TrialMatch:
             "nearest_site_km": round(self.nearest_site_km, 1) if self.nearest_site_km is not None else None,
             "nearest_site": self.nearest_site,
             "last_update": self.last_update,
-            **self.extra,
+            "trust": self.trust.to_dict(),
         }
 
 
@@ -164,6 +167,9 @@ def _age_bound(trial: Trial) -> Fact | str | None:
 def _condition_reason(trial: Trial, profile: Profile) -> Reason:
     mine = {c.id: c for c in profile.known_conditions()}
     shared = [mine[i].label for i in trial.targets if i in mine]
+    # Conditions typed as free text (not in seeds/conditions.toml) count when the trial names them.
+    named = " | ".join([trial.title, *trial.conditions, *trial.keywords]).lower()
+    shared += [term for term in profile.unknown_condition_terms() if term.lower() in named]
     if shared:
         return Reason(
             "condition",
@@ -491,6 +497,7 @@ def evaluate(trial: Trial, profile: Profile) -> TrialMatch:
         nearest_site_km=km,
         nearest_site=site,
         last_update=trial.last_update,
+        trust=with_staleness(trial.trust, trial.status, trial.status_verified, profile.as_of),
     )
 
 
@@ -505,8 +512,12 @@ def _summary(verdict: str, reasons: Sequence[Reason]) -> str:
 
 
 def score(match: TrialMatch, profile: Profile) -> float:
-    """Ranking: verdict first, then open with a site near the patient, then fewer open questions, then recency."""
+    """Ranking: warning signs last; then verdict; open with a site near the patient; stronger registration
+    and oversight; fewer open questions; recency."""
     value = {"eligible": 300.0, "uncertain": 200.0, "ineligible": 0.0}[match.verdict]
+    if match.trust.flagged:
+        value -= 1000.0
+    value += 4.0 * match.trust.confidence()
     value += {"RECRUITING": 40.0, "NOT_YET_RECRUITING": 25.0}.get(match.status or "", 0.0)
     if match.nearest_site_km is not None:
         value += 30.0 * max(0.0, 1.0 - match.nearest_site_km / 2000.0)

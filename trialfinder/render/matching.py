@@ -11,6 +11,8 @@ from ..match.verdict import ELIGIBILITY_KINDS, TrialMatch, requirement
 from ..profiles import Profile
 from .plain import status_label
 from .text import table, terminal_width
+from .trust import panel as trust_panel
+from .trust import short as short_trust
 
 VERDICT_LABELS = {"eligible": "May qualify", "uncertain": "Unclear, ask", "ineligible": "Not eligible"}
 MARKS = {"met": "✓", "not_met": "✗", "unknown": "?"}
@@ -25,13 +27,13 @@ PRIVACY = "Only your condition terms (and the search area, when you set a distan
 
 def match_table(matches: Sequence[TrialMatch]) -> str:
     with_distance = any(m.nearest_site_km is not None for m in matches)
-    headers = ["#", "Verdict", "NCT ID", "Status"] + (["Nearest"] if with_distance else []) + ["Why"]
+    headers = ["#", "Verdict", "NCT ID", "Status"] + (["Nearest"] if with_distance else []) + ["Oversight", "Why"]
     rows = []
     for i, m in enumerate(matches, 1):
         row = [str(i), VERDICT_LABELS[m.verdict], m.nct_id, status_label(m.status)]
         if with_distance:
             row.append(f"{m.nearest_site_km:.0f} km" if m.nearest_site_km is not None else "")
-        rows.append(row + [m.summary])
+        rows.append(row + [short_trust(m.trust), m.summary])
     return table(headers, rows, width=max(terminal_width(), 140))
 
 
@@ -74,6 +76,7 @@ def checklist(match: TrialMatch, profile: Profile) -> str:
     if questions:
         out += ["", "Ask the study team about:"]
         out += [f"  - {_question(r.text)}" for r in questions]
+    out += ["", trust_panel(match.trust, with_disclaimer=False)]
     out += ["", DISCLAIMER]
     return "\n".join(out)
 

@@ -12,6 +12,7 @@ from typing import Any
 from ..geo import site_may_recruit
 from ..models import Study
 from ..search import Hit
+from ..trust import Trust
 from .plain import (
     SEX_LABELS,
     age_range,
@@ -20,6 +21,7 @@ from .plain import (
     status_label,
     unescape_markdown,
 )
+from .trust import panel as trust_panel
 
 
 def terminal_width(default: int = 100) -> int:
@@ -85,8 +87,8 @@ def _wrap(text: str, indent: str = "  ", width: int | None = None) -> str:
     return "\n".join(out)
 
 
-def study_page(study: Study, *, criteria_limit: int | None = None) -> str:
-    """One trial in plain language: what, who, where, whom to contact."""
+def study_page(study: Study, trust: Trust | None = None, *, criteria_limit: int | None = None) -> str:
+    """One trial in plain language: what, who, where, whom to contact, and how it is overseen."""
     lines = [f"{study.nct_id}  {study.title}"]
     if study.official_title and study.official_title != study.title:
         lines.append(_wrap(study.official_title, indent="  "))
@@ -147,6 +149,8 @@ def study_page(study: Study, *, criteria_limit: int | None = None) -> str:
     lines += [f"  {c}" for c in contacts] + [f"  {o}" for o in officials]
     if study.lead_sponsor and study.lead_sponsor.name:
         lines += ["", f"Sponsor: {study.lead_sponsor.name}"]
+    if trust is not None:
+        lines += ["", trust_panel(trust)]
     if study.unknown_values():
         lines += [
             "",
