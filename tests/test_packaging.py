@@ -14,9 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_every_package_is_installed() -> None:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
     listed = set(config["packages"])
-    on_disk = {
-        ".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "trialfinder").rglob("__init__.py")
-    }
+    on_disk = {".".join(p.parent.relative_to(ROOT).parts) for p in (ROOT / "trialfinder").rglob("__init__.py")}
     assert on_disk - listed == set(), "add these to [tool.setuptools] packages in pyproject.toml"
     assert "trialfinder.seeds" in listed
 
@@ -33,7 +31,7 @@ def test_package_data_covers_the_seed_files() -> None:
 def test_the_installed_command_runs_outside_the_checkout(tmp_path: Path) -> None:
     """From another directory Python imports the installed package, not this checkout's source."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    for command in (["match", "--help"], ["cache", "info", "--help"]):
+    for command in (["match", "--help"], ["shortlist", "--help"], ["cache", "info", "--help"]):
         done = subprocess.run(
             [sys.executable, "-m", "trialfinder.cli", *command], cwd=tmp_path, env=env, capture_output=True, text=True
         )

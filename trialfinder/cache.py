@@ -30,6 +30,7 @@ import re
 import sqlite3
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from .errors import CacheError
+from .sqlitefile import Wording, sqlite_errors, write_transaction
 
 FTS_COLUMNS = ("title", "conditions", "interventions", "keywords", "summary", "eligibility")
 # Column weights for bm25 ranking, in FTS_COLUMNS order.
@@ -46,6 +48,13 @@ FTS_WEIGHTS = (8.0, 6.0, 3.0, 3.0, 1.0, 0.5)
 _WORD = re.compile(r"\w+")
 
 migrations = Migrations("trialfinder-cache")
+WORDING = Wording(
+    name="the cache",
+    move="Choose a writable place with --db or $TRIALFINDER_DB.",
+    damaged="it holds only fetched data: run `trialfinder cache clear` or delete the file "
+    "(your shortlists are kept elsewhere)",
+    full="free some space and run the command again (nothing already saved was lost)",
+)
 
 
 @migrations()
@@ -240,44 +249,15 @@ class Cache:
 
     # -- transactions and errors -------------------------------------------
 
-    @contextlib.contextmanager
-    def errors(self, doing: str) -> Iterator[None]:
+    def errors(self, doing: str) -> AbstractContextManager[None]:
         """Turn SQLite failures into one-line ``CacheError``s that say what to do."""
-        try:
-            yield
-        except sqlite3.OperationalError as exc:
-            text = str(exc)
-            if "disk is full" in text or "database or disk is full" in text:
-                msg = "the disk is full; free some space and run the command again (nothing already saved was lost)"
-            elif "readonly" in text or "read-only" in text:
-                msg = f"the cache at {self.path} is read-only; choose a writable place with --db or $TRIALFINDER_DB"
-            elif "locked" in text or "busy" in text:
-                msg = "the cache stayed busy (another trialfinder is writing to it); try again in a minute"
-            elif "unable to open" in text:
-                msg = f"can't open the cache at {self.path}; choose another place with --db or $TRIALFINDER_DB"
-            else:
-                msg = f"the cache failed while trying to {doing}: {text}"
-            raise CacheError(msg) from None
-        except sqlite3.DatabaseError as exc:
-            raise CacheError(
-                f"the cache at {self.path} is damaged ({exc}); it holds only fetched data: "
-                "run `trialfinder cache clear` or delete the file (your shortlists are kept elsewhere)"
-            ) from None
+        return sqlite_errors(self.path, doing, WORDING)
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[Cache]:
         """One write transaction; committed at the end, rolled back on any error."""
-        conn = self.db.conn
-        if conn.in_transaction:
-            raise RuntimeError("cache transactions don't nest")
-        with self.errors("save"):
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield self
-            except BaseException:
-                conn.rollback()
-                raise
-            conn.commit()
+        with write_transaction(self.db.conn, self.errors):
+            yield self
 
     # -- studies: writes (inside a transaction) -----------------------------
 

@@ -336,13 +336,53 @@ def read_file(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def load_profile(path: str | Path | None = None, **overrides: Any) -> Profile:
-    """A profile from a file, with command-line values laid over it (None = not given)."""
-    data = read_file(path) if path else {}
+def load_profile(
+    path: str | Path | None = None,
+    *,
+    base: dict[str, Any] | None = None,
+    source: str | None = None,
+    **overrides: Any,
+) -> Profile:
+    """A profile from ``base`` (a stored patient's fields), a file over it, command-line values over both."""
+    data = dict(base or {})
+    if path:
+        data.update(read_file(path))
     data.update({k: v for k, v in overrides.items() if v is not None})
     if "conditions" not in data:
         raise ProfileError("a profile needs conditions: give --profile FILE or --condition, e.g. --condition stroke")
-    return build(data, source=str(path) if path else "profile")
+    return build(data, source=str(path) if path else source or "profile")
+
+
+def lasting_fields(profile: Profile) -> dict[str, Any]:
+    """The fields worth keeping for a patient: facts that stay true as time passes.
+
+    ``as_of`` is dropped (stored profiles are reckoned from the day they are
+    used), and so are age and phase when a date gives them (a stored "subacute"
+    would soon be wrong; the injury date keeps it right).
+    """
+    data = profile.model_dump(mode="json", exclude_none=True, exclude={"as_of"})
+    if profile.birth_date:
+        data.pop("age", None)
+    if profile.injury_date or profile.onset_date:
+        data.pop("phase", None)
+    return data
+
+
+def frozen_fields(data: dict[str, Any]) -> str | None:
+    """A note on stored fields that will not advance with time, or None.
+
+    Age without a birth date, and time since onset or a phase without a date,
+    stay as given; a date keeps them current.
+    """
+    fixes = []
+    if "age" in data and "birth_date" not in data:
+        fixes.append("age (give --birth-date instead)")
+    dated = data.get("injury_date") or data.get("onset_date")
+    if ("time_since_onset" in data or "phase" in data) and not dated:
+        fixes.append("time since injury or onset (give --injury-date or --onset-date instead)")
+    if not fixes:
+        return None
+    return "these stay as given and will not advance with time: " + "; ".join(fixes)
 
 
 def _anniversary(day: dt.date, year: int) -> dt.date:

@@ -9,6 +9,7 @@ from ..match.criteria import Parsed
 from ..match.extract import Fact
 from ..match.verdict import ELIGIBILITY_KINDS, TrialMatch, requirement
 from ..profiles import Profile
+from ..trust import questions as trust_questions
 from .plain import status_label
 from .text import table, terminal_width
 from .trust import panel as trust_panel
@@ -119,6 +120,12 @@ def describe_fact(fact: Fact) -> str:
         words += " (negated)" if fact.negated else ""
         words += " (a particular kind or severity)" if fact.qualified else ""
     return f"{kind}: {words}" + (f'  (from "{fact.phrase}")' if fact.phrase and fact.kind != "condition" else "")
+
+
+def questions_for(match: TrialMatch) -> list[str]:
+    """What to ask the study team: what the profile couldn't answer, then the standard questions."""
+    asked = [_question(r.text) for r in match.reasons if r.criterion in ELIGIBILITY_KINDS and r.result == "unknown"]
+    return list(dict.fromkeys(asked)) + trust_questions(match.trust)
 
 
 def _question(text: str) -> str:

@@ -63,7 +63,7 @@ def _wrap(text: str, indent: int, width: int = 100) -> str:
     return textwrap.fill(text, width=width, initial_indent=" " * indent, subsequent_indent=" " * (indent + 2))
 
 
-def _label(finding: Finding) -> str:
+def label(finding: Finding) -> str:
     label = LABELS.get(finding.name, finding.name.replace("_", " ").capitalize())
     if finding.name == "masked":
         label += f": {finding.evidence.split(': ')[-1].lower()}"
@@ -79,10 +79,10 @@ def panel(trust: Trust, *, with_disclaimer: bool = True, with_questions: bool = 
     other = [s for s in trust.signals if s.name not in CONFIDENT]
     if confident:
         lines.append("  What the record shows about oversight:")
-        lines += [_wrap(f"+ {_label(s)}", 4) for s in confident]
+        lines += [_wrap(f"+ {label(s)}", 4) for s in confident]
     if other:
         lines.append("  Also:")
-        lines += [_wrap(f"- {_label(s)}", 4) for s in other]
+        lines += [_wrap(f"- {label(s)}", 4) for s in other]
     if trust.warnings:
         lines.append("  Warning signs (patterns documented in pay-to-participate listings):")
         for w in trust.warnings:

@@ -1,0 +1,5 @@
+"""``python -m trialfinder.cli``."""
+
+from . import cli
+
+cli()

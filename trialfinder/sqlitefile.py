@@ -1,0 +1,63 @@
+"""What the cache and the user database share: one-line errors and all-or-nothing writes.
+
+Each database names itself and says what to do when it can't be written or
+read (``Wording``); the SQLite failure behind it is turned into that one line.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import CacheError
+
+
+@dataclass(frozen=True)
+class Wording:
+    name: str  # "the cache", "your data"
+    move: str  # how to choose another place
+    damaged: str  # what to do when the file can't be read
+    full: str  # what a full disk means for this file
+
+
+@contextlib.contextmanager
+def sqlite_errors(path: Path, doing: str, wording: Wording) -> Iterator[None]:
+    """Turn SQLite failures into one-line ``CacheError``s that say what to do."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        text = str(exc)
+        if "disk is full" in text:
+            msg = f"the disk is full; {wording.full}"
+        elif "readonly" in text or "read-only" in text:
+            msg = f"{wording.name} at {path} is read-only; nothing was changed. {wording.move}"
+        elif "locked" in text or "busy" in text:
+            msg = f"{wording.name} stayed busy (another trialfinder is writing to it); nothing was changed, try again"
+        elif "unable to open" in text:
+            msg = f"can't open {wording.name} at {path}; {wording.move}"
+        else:
+            msg = f"{wording.name} failed while trying to {doing}: {text}"
+        raise CacheError(msg) from None
+    except sqlite3.DatabaseError as exc:
+        raise CacheError(f"{wording.name} at {path} is damaged ({exc}); {wording.damaged}") from None
+
+
+@contextlib.contextmanager
+def write_transaction(
+    conn: sqlite3.Connection, errors: Callable[[str], AbstractContextManager[None]]
+) -> Iterator[None]:
+    """One write transaction: committed at the end, rolled back on any error (nothing half-written)."""
+    if conn.in_transaction:
+        raise RuntimeError("transactions don't nest")
+    with errors("save"):
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
