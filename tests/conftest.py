@@ -24,6 +24,10 @@ def env_setup(tmp_path, monkeypatch):
     monkeypatch.setenv("TRIALFINDER_API_URL", API)
     monkeypatch.setenv("TRIALFINDER_RETRY_SECONDS", "0")
     monkeypatch.delenv("TRIALFINDER_USER_DB", raising=False)
+    # Never read the developer's own mail settings.
+    monkeypatch.setenv("TRIALFINDER_CONFIG", str(tmp_path / "no-config.toml"))
+    for key in ("HOST", "PORT", "SECURITY", "USER", "PASSWORD", "FROM"):
+        monkeypatch.delenv(f"TRIALFINDER_SMTP_{key}", raising=False)
 
 
 class FakeTime:

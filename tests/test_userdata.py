@@ -143,7 +143,9 @@ def test_backup_and_restore_round_trip(tmp_path, data, patient):
     original = {t: rows(data, t) for t in data.tables()}
 
     counts = data.backup(tmp_path / "backup.json")
-    assert counts == {"patients": 2, "shortlist": 2, "events": 3}
+    assert counts == {
+        "patients": 2, "shortlist": 2, "events": 3, "watches": 0, "watch_seen": 0, "deliveries": 0, "digest_items": 0,
+    }  # fmt: skip
 
     with UserData(tmp_path / "elsewhere.db") as fresh:
         fresh.add_patient("someone else", {"conditions": ["stroke"]})

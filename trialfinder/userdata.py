@@ -11,6 +11,10 @@ Tables
     shortlist         one row per (patient, trial): current pipeline status and note, and a
                       snapshot of the registry record when it was shortlisted
     events            every change: added, note, status, removed, with time and reason
+    watches           a profile (or a patient) to watch, how often, and where to send digests
+    watch_seen        what each watch last saw of each trial, to tell what is new
+    digest_items      news for a watch; ``sent_at`` is set only after a delivery succeeded
+    deliveries        every attempt to deliver a digest, successful or not
 """
 
 from __future__ import annotations
@@ -103,6 +107,71 @@ def m001_patients_and_shortlists(db: sqlite_utils.Database) -> None:
         """
     )
     db.execute("CREATE INDEX events_entry ON events(entry_id, id)")
+
+
+@migrations()
+def m002_watches(db: sqlite_utils.Database) -> None:
+    db.execute(
+        """
+        CREATE TABLE watches (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL,
+            patient_id INTEGER REFERENCES patients(id),  -- a patient's watch follows their profile
+            profile TEXT,                   -- JSON: the profile fields, for a watch made from a file
+            email TEXT,
+            every TEXT NOT NULL,            -- daily | weekly
+            notify_empty INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL,
+            last_run_at TEXT,               -- the last run that compared and recorded what it saw
+            last_run_on TEXT,               -- ...and the day it counted as (--as-of)
+            removed_at TEXT
+        )
+        """
+    )
+    db.execute("CREATE UNIQUE INDEX watches_name ON watches(name COLLATE NOCASE) WHERE removed_at IS NULL")
+    db.execute(
+        """
+        CREATE TABLE watch_seen (
+            id INTEGER PRIMARY KEY,
+            watch_id INTEGER NOT NULL REFERENCES watches(id),
+            nct_id TEXT NOT NULL,
+            state TEXT NOT NULL,            -- JSON: status, verdict, criteria digest, sites near
+            seen_at TEXT NOT NULL
+        )
+        """
+    )
+    db.execute("CREATE UNIQUE INDEX watch_seen_trial ON watch_seen(watch_id, nct_id)")
+    db.execute(
+        """
+        CREATE TABLE deliveries (
+            id INTEGER PRIMARY KEY,
+            watch_id INTEGER NOT NULL REFERENCES watches(id),
+            at TEXT NOT NULL,
+            method TEXT NOT NULL,           -- email | file | stdout
+            target TEXT,
+            ok INTEGER NOT NULL,
+            error TEXT,
+            n_items INTEGER NOT NULL
+        )
+        """
+    )
+    db.execute(
+        """
+        CREATE TABLE digest_items (
+            id INTEGER PRIMARY KEY,
+            watch_id INTEGER NOT NULL REFERENCES watches(id),
+            key TEXT NOT NULL,              -- what makes it the same news: kind, trial, new value, record date
+            kind TEXT NOT NULL,             -- new | status | verdict | site | nothing
+            nct_id TEXT,
+            payload TEXT NOT NULL,          -- JSON: title, reason, link, warnings
+            created_at TEXT NOT NULL,
+            sent_at TEXT,                   -- set only once a delivery succeeded
+            delivery_id INTEGER REFERENCES deliveries(id)
+        )
+        """
+    )
+    db.execute("CREATE UNIQUE INDEX digest_items_key ON digest_items(watch_id, key)")
+    db.execute("CREATE INDEX digest_items_pending ON digest_items(watch_id) WHERE sent_at IS NULL")
 
 
 def now() -> str:
@@ -345,7 +414,8 @@ class UserData:
         return {"format": BACKUP_FORMAT, "version": BACKUP_VERSION, "saved_at": now(), "tables": tables}
 
     def tables(self) -> list[str]:
-        return ["patients", "shortlist", "events"]
+        """Every table, parents before children (the order a restore inserts in)."""
+        return ["patients", "shortlist", "events", "watches", "watch_seen", "deliveries", "digest_items"]
 
     def backup(self, path: str | Path) -> dict[str, int]:
         """Write a JSON backup atomically (a temporary file renamed into place)."""

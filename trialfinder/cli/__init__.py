@@ -7,6 +7,7 @@ errors exit with 2. Each module holds one family of commands:
     trials     search, show, import, sync, cache
     matching   match, explain, criteria
     work       patient, shortlist, backup, restore (the user's own data)
+    watching   watch, digest (scheduled news)
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
-from . import matching, trials, work
+from . import matching, trials, watching, work
 from .options import TrialFinderGroup
 
 
@@ -41,5 +42,7 @@ for command in (
     work.shortlist,
     work.backup,
     work.restore,
+    watching.watch,
+    watching.digest,
 ):
     cli.add_command(command)

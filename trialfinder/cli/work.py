@@ -389,4 +389,7 @@ def restore(path: str, yes: bool, db_path: str | None) -> None:
 
 
 def _counted(counts: dict[str, int]) -> str:
-    return f"{counts['patients']} patient(s), {counts['shortlist']} shortlist entries and {counts['events']} changes"
+    return (
+        f"{counts['patients']} patient(s), {counts['shortlist']} shortlist entries, {counts['events']} changes, "
+        f"{counts['watches']} watch(es) and {counts['digest_items']} digest items"
+    )

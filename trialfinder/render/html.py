@@ -31,7 +31,7 @@ SECTIONS = {"inclusion": "Inclusion", "exclusion": "Exclusion", "unknown": "Crit
 
 
 @functools.cache
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
     return jinja2.Environment(
         loader=jinja2.PackageLoader("trialfinder", "templates"),
         autoescape=True,
@@ -45,7 +45,7 @@ def shortlist_html(
     patient: Patient, profile: Profile, items: Sequence[Item], data_timestamp: str | None, generated_at: str
 ) -> str:
     return (
-        _environment()
+        environment()
         .get_template("shortlist.html")
         .render(
             patient=patient.name,
