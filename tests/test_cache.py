@@ -31,7 +31,7 @@ def test_migrations_run_once_and_reopen_keeps_data(tmp_path):
     with Cache(path) as c:
         assert c.get_row("NCT01000001") is not None
         applied = [r["name"] for r in c.db.query("SELECT name FROM _sqlite_migrations")]
-    assert applied == ["m001_initial", "m002_criteria", "m003_trust"]
+    assert applied == ["m001_initial", "m002_criteria", "m003_trust", "m004_dictionaries", "m005_changed_at"]
 
 
 @pytest.mark.parametrize(

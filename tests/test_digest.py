@@ -446,3 +446,39 @@ def test_clearing_the_cache_neither_loses_a_watch_nor_repeats_its_news(tmp_path,
     assert run("import", str(tmp_path / "in")).exit_code == 0  # the same records again
     assert run("digest", "--offline", "--as-of", "2026-11-22").exit_code == 3  # seen before: not news again
     assert [w["name"] for w in json.loads(run("watch", "list", "--json").stdout)] == ["mine"]
+
+
+def test_later_runs_compare_only_what_changed_unless_the_profile_changed(tmp_path, imported, profile_file):
+    from trialfinder.cache import Cache
+    from trialfinder.digest import look
+    from trialfinder.profiles import load_profile
+
+    profile = load_profile(profile_file)
+    with Cache(tmp_path / "cache" / "trialfinder.db") as cache:
+        cache.db.execute("UPDATE studies SET changed_at = '2026-01-01T00:00:00Z'")
+        cache.db.execute("UPDATE studies SET changed_at = '2026-03-01T00:00:00Z' WHERE nct_id = 'NCT01000002'")
+        cache.db.conn.commit()
+        everything, _ = look(cache, profile, set())
+        recent, _ = look(cache, profile, set(), since="2026-02-01T00:00:00Z")
+        with_shortlist, _ = look(cache, profile, {"NCT01000001"}, since="2026-02-01T00:00:00Z")
+    assert set(everything) == {"NCT01000001", "NCT01000002", "NCT01000003"}
+    assert set(recent) == {"NCT01000002"}
+    assert set(with_shortlist) == {"NCT01000001", "NCT01000002"}  # shortlisted trials are always looked at
+
+    # A changed profile means a full comparison: a patient who moves to Lisbon now has a trial in reach
+    # whose record has not changed at all.
+    lisbon = study("NCT01000004", title="Lisbon SCI trial", locations=[site("Lisbon Centre", city="Lisbon",
+                   country="Portugal", lat=38.7, lon=-9.1)])  # fmt: skip
+    write_records(tmp_path / "more", [lisbon])
+    assert run("import", str(tmp_path / "more")).exit_code == 0
+    assert run("patient", "add", "P-017", "--profile", str(profile_file)).exit_code == 0
+    assert run("watch", "add", "p17", "--patient", "P-017", "--every", "daily").exit_code == 0
+    first = run("digest", "--offline", "--as-of", "2026-11-20")
+    assert first.exit_code == 0 and "NCT01000004" not in first.stdout  # 1,800 km away
+    with Cache(tmp_path / "cache" / "trialfinder.db") as cache:
+        cache.db.execute("UPDATE studies SET changed_at = '2020-01-01T00:00:00Z'")  # nothing changed since
+        cache.db.conn.commit()
+    assert run("digest", "--offline", "--as-of", "2026-11-21").exit_code == 3
+    assert run("patient", "update", "P-017", "--location", "38.72,-9.14").exit_code == 0
+    moved = run("digest", "--offline", "--as-of", "2026-11-22")
+    assert moved.exit_code == 0 and "NCT01000004" in moved.stdout and "Now may fit" in moved.stdout

@@ -9,7 +9,7 @@ derived column can be rebuilt, and user work lives in a different file.
 
 Tables
     studies         one row per study: the columns search and matching need
-    records         the raw record of each study (zlib-compressed JSON)
+    records         the raw record of each study (compressed JSON, see codec.py)
     studies_fts     contentless FTS5 index (title, conditions, interventions,
                     keywords, summary, eligibility); rowid = NCT number
     sites           one row per study site, for distance filters
@@ -19,6 +19,7 @@ Tables
     queries         remembered remote searches: when fetched, data timestamp,
                     and the page token to resume an interrupted sync
     query_studies   which studies each remembered search returned
+    dictionaries    compression dictionaries trained from this cache's records
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import datetime as dt
 import json
 import re
 import sqlite3
-import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -38,6 +38,7 @@ from typing import Any
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from .codec import KINDS, SAMPLES, TRAIN_AT, Codec, train
 from .errors import CacheError
 from .sqlitefile import Wording, sqlite_errors, write_transaction
 
@@ -164,15 +165,24 @@ def m003_trust(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX trust_version ON trust(version)")
 
 
-def pack_record(raw_json: bytes) -> bytes:
-    """Compress a record for storage (a one-byte codec marker, then zlib)."""
-    return b"z" + zlib.compress(raw_json, 3)
+@migrations()
+def m004_dictionaries(db: sqlite_utils.Database) -> None:
+    # Compression dictionaries trained from this cache's own records (see codec.py).
+    db.execute(
+        "CREATE TABLE dictionaries (id INTEGER PRIMARY KEY, kind TEXT NOT NULL, data BLOB NOT NULL, "
+        "samples INTEGER NOT NULL, created_at TEXT NOT NULL)"
+    )
 
 
-def unpack_record(blob: bytes) -> dict[str, Any]:
-    if blob[:1] != b"z":
-        raise CacheError("the cache holds a record in an unknown format; run `trialfinder cache clear`")
-    return json.loads(zlib.decompress(blob[1:]))
+@migrations()
+def m005_changed_at(db: sqlite_utils.Database) -> None:
+    # When a study's record last changed (new or updated, not merely seen again): digests
+    # compare only what changed since a watch's last run.
+    db.execute("ALTER TABLE studies ADD COLUMN changed_at TEXT")
+    db.execute("UPDATE studies SET changed_at = fetched_at")
+    db.execute("CREATE INDEX studies_changed_at ON studies(changed_at)")
+    # A fingerprint of the criteria text (models.criteria_digest); empty for studies stored before.
+    db.execute("ALTER TABLE studies ADD COLUMN criteria_hash TEXT")
 
 
 def utcnow() -> str:
@@ -230,6 +240,10 @@ class Cache:
         self.db = sqlite_utils.Database(conn)
         with self.errors("open"):
             if str(self.path) != ":memory:":
+                if not self.db.execute("SELECT count(*) FROM sqlite_schema").fetchone()[0]:
+                    # A new file: 16 kB pages keep compressed records (about 3 kB) on their
+                    # leaf pages instead of spilling into half-empty overflow pages.
+                    self.db.execute("PRAGMA page_size=16384")
                 self.db.enable_wal()
                 # WAL + NORMAL: a crash of the process never corrupts or loses a
                 # committed transaction; only power loss may drop the last ones.
@@ -237,6 +251,70 @@ class Cache:
                 # A 32 MB page cache keeps searches over a registry-sized cache fast.
                 self.db.execute("PRAGMA cache_size=-32000")
             migrations.apply(self.db)
+        self.codec = self._load_codec()
+
+    def _load_codec(self) -> Codec:
+        with self.errors("open"):
+            rows = self.db.execute("SELECT id, kind, data FROM dictionaries").fetchall()
+        return Codec({i: (kind, data) for i, kind, data in rows})
+
+    def train_dictionaries(self, *, at: int | None = None, samples: int | None = None, batch: int = 500) -> bool:
+        """Once the cache holds ``at`` records, train compression dictionaries from a sample of them
+        and recompress what is stored. Returns True if it trained. Cheap to call often."""
+        at = TRAIN_AT if at is None else at
+        samples = SAMPLES if samples is None else samples
+        if all(self.codec.current(kind) is not None for kind in KINDS):
+            return False
+        with self.errors("read"):
+            if self.db.execute("SELECT count(*) FROM records").fetchone()[0] < at:
+                return False
+            tables = {"record": "records r", "criteria": "criteria r"}
+            columns = {"record": "r.raw", "criteria": "r.parsed"}
+            picked = {
+                kind: [
+                    self.codec.unpack(blob)
+                    for (blob,) in self.db.execute(
+                        f"SELECT {columns[kind]} FROM {tables[kind]} ORDER BY random() LIMIT ?", [samples]
+                    )
+                ]
+                for kind in KINDS
+            }
+        trained = {kind: train(kind, picked[kind]) for kind in KINDS if picked[kind]}
+        with self.transaction():
+            for kind, data in trained.items():
+                self.db.execute(
+                    "INSERT INTO dictionaries (kind, data, samples, created_at) VALUES (?, ?, ?, ?)",
+                    [kind, data, len(picked[kind]), utcnow()],
+                )
+        self.codec = self._load_codec()
+        for table, column, kind in (("records", "raw", "record"), ("criteria", "parsed", "criteria")):
+            self._recompress(table, column, kind, batch)
+        return True
+
+    def _recompress(self, table: str, column: str, kind: str, batch: int) -> None:
+        """Repack blobs not yet using the current dictionary, a batch per transaction."""
+        last = -1
+        while True:
+            with self.errors("read"):
+                rows = self.db.execute(
+                    f"SELECT id, {column} FROM {table} WHERE id > ? AND substr({column}, 1, 1) = X'7a' "
+                    f"ORDER BY id LIMIT ?",
+                    [last, batch],
+                ).fetchall()
+            if not rows:
+                return
+            with self.transaction():
+                self.db.conn.executemany(
+                    f"UPDATE {table} SET {column} = ? WHERE id = ?",
+                    [(self.codec.pack(kind, self.codec.unpack(blob)), i) for i, blob in rows],
+                )
+            last = rows[-1][0]
+
+    def pack_record(self, raw_json: bytes) -> bytes:
+        return self.codec.pack("record", raw_json)
+
+    def unpack_record(self, blob: bytes) -> dict[str, Any]:
+        return json.loads(self.codec.unpack(blob))
 
     def close(self) -> None:
         self.db.close()
@@ -273,7 +351,7 @@ class Cache:
 
     def get_raw(self, study_id: int) -> dict[str, Any] | None:
         row = self.db.execute("SELECT raw FROM records WHERE id = ?", [study_id]).fetchone()
-        return unpack_record(row[0]) if row else None
+        return self.unpack_record(row[0]) if row else None
 
     def put_studies(self, rows: Sequence[dict[str, Any]]) -> None:
         """Insert or replace complete study rows (as ``ingest`` prepares them)."""
@@ -347,7 +425,7 @@ class Cache:
         self.db.conn.executemany(
             "INSERT INTO criteria (id, version, parsed) VALUES (?, ?, ?) "
             "ON CONFLICT(id) DO UPDATE SET version = excluded.version, parsed = excluded.parsed",
-            [(i, version, zlib.compress(parsed.encode("utf-8"), 3)) for i, version, parsed in entries],
+            [(i, version, self.codec.pack("criteria", parsed.encode("utf-8"))) for i, version, parsed in entries],
         )
 
     def add_history(self, entries: Sequence[dict[str, Any]]) -> None:
@@ -416,7 +494,7 @@ class Cache:
             row = self.db.execute(
                 "SELECT raw FROM records WHERE id = (SELECT id FROM studies WHERE nct_id = ?)", [nct_id]
             ).fetchone()
-        return unpack_record(row[0]) if row else None
+        return self.unpack_record(row[0]) if row else None
 
     def get_row(self, nct_id: str) -> dict[str, Any] | None:
         """The derived columns of one study (no raw record)."""
@@ -438,7 +516,7 @@ class Cache:
                 f"SELECT r.raw FROM studies JOIN records r ON r.id = studies.id WHERE {where} ORDER BY studies.id",
                 params,
             ):
-                yield unpack_record(blob)
+                yield self.unpack_record(blob)
 
     def query_study_ids(self, key: str) -> list[str]:
         """NCT ids a remembered search returned."""
@@ -457,19 +535,28 @@ class Cache:
         statuses: Sequence[str] = (),
         status_order: Sequence[str] = (),
         limit: int | None = None,
+        changed_since: str | None = None,
+        ranked: bool = True,
     ) -> list[dict[str, Any]]:
         """Studies whose indexed text matches an FTS5 expression.
 
         Ordered by the position of their status in ``status_order`` (others
-        after), then by relevance. ``match`` must already be a safe FTS5
-        expression (see ``fts_expression``).
+        after), then by relevance (``ranked=False`` skips ranking, which costs
+        most of the time when there are many hits). ``changed_since`` keeps
+        only studies whose record changed after that time. ``match`` must
+        already be a safe FTS5 expression (see ``fts_expression``).
         """
         weights = ", ".join(str(w) for w in FTS_WEIGHTS)
+        score = f"bm25(studies_fts, {weights})" if ranked else "0"
         params: list[Any] = [match]
-        where = ""
+        conditions = []
         if statuses:
-            where = f" WHERE status IN ({','.join('?' * len(statuses))})"
+            conditions.append(f"status IN ({','.join('?' * len(statuses))})")
             params += list(statuses)
+        if changed_since:
+            conditions.append("changed_at > ?")
+            params.append(changed_since)
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
         order = "score"
         if status_order:
             cases = " ".join(f"WHEN ? THEN {i}" for i in range(len(status_order)))
@@ -477,7 +564,7 @@ class Cache:
             params += list(status_order)
         sql = (
             f"SELECT {_ROW_COLUMNS}, score FROM studies JOIN ("
-            f"  SELECT rowid AS hit, bm25(studies_fts, {weights}) AS score FROM studies_fts"
+            f"  SELECT rowid AS hit, {score} AS score FROM studies_fts"
             f"  WHERE studies_fts MATCH ?"
             f") ON studies.id = hit{where} ORDER BY {order}"
         )
@@ -498,7 +585,7 @@ class Cache:
                     f"WHERE s.nct_id IN ({marks})",
                     chunk,
                 ):
-                    out[nct_id] = (version, zlib.decompress(parsed).decode("utf-8"))
+                    out[nct_id] = (version, self.codec.unpack(parsed).decode("utf-8"))
         return out
 
     def stale_derived(self, criteria_version: str, trust_version: str) -> list[int]:
@@ -599,9 +686,11 @@ class Cache:
                 "study_history",
                 "queries",
                 "query_studies",
+                "dictionaries",
             ):
                 self.db.execute(f"DELETE FROM {table}")
             self.db.execute("INSERT INTO studies_fts(studies_fts) VALUES ('delete-all')")
+        self.codec = self._load_codec()
         with self.errors("compact"):
             self.db.execute("VACUUM")
         return n
@@ -611,7 +700,7 @@ STUDY_COLUMNS = (
     "id", "nct_id", "title", "status", "last_known_status", "study_type", "phases", "conditions", "keywords",
     "mesh_terms", "min_age", "max_age", "min_age_days", "max_age_days", "sex", "healthy_volunteers",
     "last_update", "status_verified", "has_results", "sponsor", "sponsor_class", "n_sites", "raw_hash",
-    "fetched_at", "data_timestamp", "source",
+    "fetched_at", "data_timestamp", "source", "changed_at", "criteria_hash",
 )  # fmt: skip
 _UPSERT_STUDY = (
     f"INSERT INTO studies ({', '.join(STUDY_COLUMNS)}) VALUES ({', '.join('?' * len(STUDY_COLUMNS))}) "
@@ -621,7 +710,7 @@ _UPSERT_STUDY = (
 _ROW_COLUMNS = (
     "nct_id, title, status, last_known_status, study_type, phases, conditions, keywords, mesh_terms, "
     "min_age, max_age, min_age_days, max_age_days, sex, healthy_volunteers, last_update, status_verified, "
-    "has_results, sponsor, sponsor_class, n_sites, fetched_at, data_timestamp, source"
+    "has_results, sponsor, sponsor_class, n_sites, fetched_at, data_timestamp, source, changed_at, criteria_hash"
 )
 
 

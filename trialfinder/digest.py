@@ -2,10 +2,12 @@
 
 The order is what keeps the promise "nothing reported twice, nothing lost":
 
-1. refresh the cache for the watch's conditions (incrementally) and its
-   patient's shortlisted trials;
-2. compare with what the watch last saw, and in one transaction remember
-   what it sees now and queue the news as items;
+1. refresh the cache for the due watches' conditions (incrementally, each
+   distinct search once) and their patients' shortlisted trials;
+2. compare with what the watch last saw (the trials whose records changed
+   since its last run; every candidate on its first run or when its profile
+   or the matching rules changed), and in one transaction remember what it
+   sees now and queue the news as items;
 3. deliver every queued item not yet sent (this run's, and any a failed
    delivery left behind) and, only once delivery succeeded, mark them sent.
 
@@ -21,24 +23,27 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import fcntl
+import hashlib
+import json
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import config
 from .api import Client
 from .cache import Cache
-from .errors import NetworkError, TrialFinderError, UserDataError
+from .errors import APIError, NetworkError, TrialFinderError, UserDataError
+from .match.criteria import parser_version
 from .match.verdict import TrialMatch
 from .matcher import explain, match, registry_queries, reparse_stale
-from .models import STATUSES, Study
-from .profiles import Profile
-from .shortlists import criteria_digest
+from .models import STATUSES, SearchQuery, Study, criteria_digest
+from .profiles import Profile, lasting_fields
 from .shortlists import refresh as refresh_shortlist
 from .sync import Progress, ensure_fresh
-from .userdata import UserData
+from .trust import trust_version
+from .userdata import Patient, UserData
 from .watches import (
     Item,
     State,
@@ -56,6 +61,9 @@ from .watches import (
 )
 
 LOCK_WAIT_S = 15 * 60.0
+# A later run compares the trials whose records changed since the previous run, with this much
+# overlap (a sync running alongside may commit changes stamped before the previous run).
+CHANGE_OVERLAP = dt.timedelta(days=2)
 
 
 @dataclass
@@ -123,59 +131,67 @@ def run(
     dry_run: bool = False,
     progress: Progress | None = None,
 ) -> list[Outcome]:
-    """Run every due watch (or the named one, due or not). Holds the run lock throughout."""
+    """Run every due watch (or the named one, due or not). Holds the run lock throughout.
+
+    Watches share the refresh: each distinct registry search is synced once
+    per run, however many watches ask for it.
+    """
     with run_lock(Path(str(data.path) + ".digest.lock")):
         watches = [get_watch(data, watch_name)] if watch_name else list_watches(data)
-        outcomes = []
+        outcomes: dict[int, Outcome] = {}
+        ready: list[tuple[Watch, Profile, Patient | None]] = []
         for watch in watches:
             # A watch whose last delivery failed is due again at once: its items are waiting.
             if not watch_name and not is_due(watch, day) and not pending_items(data, watch):
-                outcomes.append(Outcome(watch, "not-due", detail=f"last run {watch.last_run_on}"))
+                outcomes[watch.id] = Outcome(watch, "not-due", detail=f"last run {watch.last_run_on}")
                 continue
-            outcomes.append(
-                run_watch(
-                    cache,
-                    data,
-                    client_factory,
-                    deliverer,
-                    watch,
-                    day=day,
-                    offline=offline,
-                    dry_run=dry_run,
-                    progress=progress,
-                )  # fmt: skip
-            )
-        return outcomes
+            try:
+                profile, patient = watch_profile(data, watch, day)
+            except TrialFinderError as exc:
+                outcomes[watch.id] = Outcome(watch, "failed", detail=str(exc))
+                continue
+            ready.append((watch, profile, patient))
+        failures = {} if offline else refresh(cache, client_factory, data, ready, progress=progress)
+        reparse_stale(cache, progress=progress)
+        for n, (watch, profile, patient) in enumerate(ready, 1):
+            if watch.id in failures:
+                outcomes[watch.id] = Outcome(watch, "failed", detail=failures[watch.id], profile=profile)
+                continue
+            outcomes[watch.id] = run_watch(cache, data, deliverer, watch, profile, patient, day=day, dry_run=dry_run)
+            if progress and len(ready) > 1:
+                progress(f"compared {n} of {len(ready)} watches")
+        return [outcomes[w.id] for w in watches]
 
 
 def run_watch(
     cache: Cache,
     data: UserData,
-    client_factory: Callable[[], Client],
     deliverer: Deliverer,
     watch: Watch,
+    profile: Profile,
+    patient: Patient | None,
     *,
     day: dt.date,
-    offline: bool = False,
     dry_run: bool = False,
-    progress: Progress | None = None,
 ) -> Outcome:
+    """Compare, queue and deliver for one watch (the cache is already refreshed)."""
     try:
-        profile, patient = watch_profile(data, watch, day)
         shortlisted = {e.nct_id for e in data.entries(patient)} if patient else set()
-        if not offline:
-            refresh(cache, client_factory, data, profile, patient, progress=progress)
-        reparse_stale(cache, progress=progress)
-        states, current = look(cache, profile, shortlisted)
+        key = profile_key(profile)
+        since = None
+        if watch.last_run_at and watch.profile_key == key:
+            last = dt.datetime.fromisoformat(watch.last_run_at.replace("Z", "+00:00"))
+            since = (last - CHANGE_OVERLAP).strftime("%Y-%m-%dT%H:%M:%SZ")
+        states, current = look(cache, profile, shortlisted, since=since)
         news = compare(seen_states(data, watch), current, shortlisted, config.REGISTRY_STUDY_URL)
         if dry_run:
             waiting = pending_items(data, watch)
             known = {i.key for i in waiting}
             return Outcome(watch, "dry-run", waiting + [i for i in news if i.key not in known], profile=profile)
-        record_run(data, watch, states, news, day=day.isoformat())
+        record_run(data, watch, states, news, day=day.isoformat(), profile_key=key)
         items = pending_items(data, watch)
         if not items and not (watch.notify_empty and watch.every == "weekly"):
-            return Outcome(watch, "nothing")
+            return Outcome(watch, "nothing", profile=profile)
         try:
             method, target = deliverer.deliver(watch, profile, items, day)
         except TrialFinderError as exc:
@@ -183,41 +199,73 @@ def run_watch(
                             error=str(exc))  # fmt: skip
             return Outcome(watch, "failed", items, detail=f"delivery failed, will retry next run: {exc}")
         record_delivery(data, watch, items, method=method, target=target, error=None)
-        return Outcome(watch, "sent" if items else "nothing", items, detail=f"{method} {target or ''}".strip())
-    except NetworkError as exc:
-        return Outcome(watch, "failed", detail=f"can't reach the registry: {exc}")
+        result = "sent" if items else "nothing"
+        return Outcome(watch, result, items, detail=f"{method} {target or ''}".strip(), profile=profile)
     except TrialFinderError as exc:
-        return Outcome(watch, "failed", detail=str(exc))
+        return Outcome(watch, "failed", detail=str(exc), profile=profile)
+
+
+def profile_key(profile: Profile) -> str:
+    """What a watch's verdicts depend on besides the records: the profile's fields and the rules.
+
+    When it changes (the patient's profile was updated, the parser or seeds
+    changed), the next run compares every candidate trial, not only the
+    changed ones.
+    """
+    fields = json.dumps(lasting_fields(profile), sort_keys=True)
+    return hashlib.sha256(f"{fields}|{parser_version()}|{trust_version()}".encode()).hexdigest()[:16]
 
 
 def refresh(
     cache: Cache,
     client_factory: Callable[[], Client],
     data: UserData,
-    profile: Profile,
-    patient: object | None,
+    ready: Sequence[tuple[Watch, Profile, Patient | None]],
     *,
     progress: Progress | None = None,
-) -> None:
-    """Only what changed since the last fetch (a day of overlap), every status so closures are seen."""
-    for query in registry_queries(profile, STATUSES):
-        ensure_fresh(cache, client_factory, query, refresh=True, progress=progress)
-    if patient is not None:
-        refresh_shortlist(cache, client_factory, data.entries(patient), progress=progress)
+) -> dict[int, str]:
+    """Sync each distinct search of the due watches once (only what changed since the last fetch,
+    every status so closures are seen) and the patients' shortlisted trials. Returns, for watches
+    whose refresh failed, why."""
+    queries: dict[str, SearchQuery] = {}
+    needs: dict[int, set[str]] = {}
+    for watch, profile, _ in ready:
+        mine = registry_queries(profile, STATUSES)
+        queries.update({q.key: q for q in mine})
+        needs[watch.id] = {q.key for q in mine}
+    errors: dict[str, str] = {}
+    for key, query in queries.items():
+        try:
+            ensure_fresh(cache, client_factory, query, refresh=True, progress=progress)
+        except (NetworkError, APIError) as exc:
+            errors[key] = f"can't refresh {query.describe()} from the registry: {exc}"
+    entries = [e for _, _, patient in ready if patient is not None for e in data.entries(patient)]
+    try:
+        refresh_shortlist(cache, client_factory, entries, progress=progress)
+    except (NetworkError, APIError) as exc:
+        errors["shortlists"] = f"can't refresh the shortlisted trials: {exc}"
+        for watch, _, patient in ready:
+            if patient is not None:
+                needs[watch.id].add("shortlists")
+    return {w: errors[k] for w, keys in needs.items() for k in sorted(keys) if k in errors}
 
 
 def look(
-    cache: Cache, profile: Profile, shortlisted: set[str]
+    cache: Cache, profile: Profile, shortlisted: set[str], *, since: str | None = None
 ) -> tuple[dict[str, State], list[tuple[TrialMatch, State]]]:
-    """Every candidate trial (any status or verdict) and every shortlisted one, as the watch sees it now."""
-    matches = {m.nct_id: m for m in match(cache, profile, statuses=STATUSES, include_all=True)}
+    """Candidate trials (any status or verdict; only those changed after ``since`` if given) and every
+    shortlisted one, as the watch sees them now."""
+    matches = {m.nct_id: m for m in match(cache, profile, statuses=STATUSES, include_all=True, changed_since=since)}
     for nct in sorted(shortlisted - set(matches)):
         if cache.get_row(nct) is not None:
             matches[nct] = explain(cache, profile, nct)
+    rows = {r["nct_id"]: r for r in cache.get_rows(list(matches))}
     sites = cache.sites_for(list(matches))
     current = []
     for nct, m in matches.items():
-        raw = cache.get_record(nct) or {}
-        text = Study.from_record(raw).eligibility_criteria if raw else ""
-        current.append((m, state_of(m, criteria_digest(text), near_sites(sites.get(nct, []), profile))))
+        digest = rows[nct]["criteria_hash"] if nct in rows else None
+        if not digest:  # stored before the cache kept the fingerprint
+            raw = cache.get_record(nct) or {}
+            digest = criteria_digest(Study.from_record(raw).eligibility_criteria if raw else "")
+        current.append((m, state_of(m, digest, near_sites(sites.get(nct, []), profile))))
     return {m.nct_id: s for m, s in current}, current

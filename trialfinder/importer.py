@@ -31,7 +31,8 @@ from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from . import zipstream
-from .cache import Cache, pack_record, utcnow
+from .cache import Cache, utcnow
+from .codec import from_spec
 from .errors import InputError
 from .ingest import Counts, Prepared, prepare, save_prepared
 
@@ -257,7 +258,11 @@ def _resync(text: IO[str], buf: str, pos: int, eof: bool) -> tuple[str | None, i
 
 
 def prepare_batch(
-    items: Sequence[tuple[str, Any]], *, fetched_at: str, source: str | None = None
+    items: Sequence[tuple[str, Any]],
+    *,
+    fetched_at: str,
+    source: str | None = None,
+    dictionaries: dict[int, tuple[str, bytes]] | None = None,
 ) -> tuple[list[Prepared], list[tuple[str, str]]]:
     """Everything an import does to a batch before storing it: decode, flatten, parse criteria, compress.
 
@@ -265,6 +270,7 @@ def prepare_batch(
     ``(where, record or Raw document)`` pairs in, prepared records and
     ``(where, why)`` rejections out.
     """
+    codec = from_spec(dictionaries or {})
     prepared: list[Prepared] = []
     rejected: list[tuple[str, str]] = []
     for where, item in items:
@@ -278,7 +284,7 @@ def prepare_batch(
             except InputError as exc:
                 rejected.append((place, str(exc)))
                 continue
-            ready.row["raw"], ready.raw_json = pack_record(ready.raw_json), b""
+            ready.row["raw"], ready.raw_json = codec.pack("record", ready.raw_json), b""
             prepared.append(ready)
     return prepared, rejected
 
@@ -305,6 +311,7 @@ class _Writer(threading.Thread):
                 continue  # drain after a failure
             try:
                 self.total.add(save_prepared(self.cache, batch, fetched_at=self.fetched_at))
+                self.cache.train_dictionaries()
                 if self.progress:
                     self.progress(self.total)
             except BaseException as exc:  # handed to the main thread
@@ -346,7 +353,7 @@ def import_paths(
     writer = _Writer(cache, fetched_at, total, progress)
     if workers is None:
         workers = (os.cpu_count() or 1) if _can_spawn() else 0
-    preparer = _Preparer(writer, total, workers, fetched_at)
+    preparer = _Preparer(writer, total, workers, fetched_at, cache)
     writer.start()
     batch: list[tuple[str, Any]] = []
     try:
@@ -381,7 +388,8 @@ class _Preparer:
     process), the batch is prepared here instead: slower, never lost.
     """
 
-    def __init__(self, writer: _Writer, total: Counts, workers: int, fetched_at: str):
+    def __init__(self, writer: _Writer, total: Counts, workers: int, fetched_at: str, cache: Cache):
+        self.cache = cache  # read only for its codec, which the writer replaces once it has trained one
         self.writer = writer
         self.total = total
         self.workers = workers
@@ -401,7 +409,9 @@ class _Preparer:
             self._done(self._here(batch))
             return
         try:
-            future = self.pool.submit(prepare_batch, batch, fetched_at=self.fetched_at, source="import")
+            future = self.pool.submit(
+                prepare_batch, batch, fetched_at=self.fetched_at, source="import", dictionaries=self.cache.codec.spec()
+            )
         except (concurrent.futures.process.BrokenProcessPool, OSError, RuntimeError):
             self._give_up_pool()
             self._done(self._here(batch))
@@ -411,7 +421,7 @@ class _Preparer:
             self._done(self._oldest())
 
     def _here(self, batch: list[tuple[str, Any]]) -> tuple[list[Prepared], list[tuple[str, str]]]:
-        return prepare_batch(batch, fetched_at=self.fetched_at, source="import")
+        return prepare_batch(batch, fetched_at=self.fetched_at, source="import", dictionaries=self.cache.codec.spec())
 
     def _oldest(self) -> tuple[list[Prepared], list[tuple[str, str]]]:
         batch, future = self.pending.popleft()

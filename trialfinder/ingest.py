@@ -18,11 +18,11 @@ from typing import Any
 
 import pydantic_core
 
-from .cache import Cache, pack_record, utcnow
+from .cache import Cache, utcnow
 from .errors import InputError
 from .match.criteria import parse as parse_criteria
 from .match.criteria import parser_version
-from .models import Study, nct_number
+from .models import Study, criteria_digest, nct_number
 from .trust import assess as assess_trust
 from .trust import trust_version
 
@@ -140,6 +140,8 @@ def prepare(
         "raw": None,
         "raw_hash": hashlib.sha1(raw_json).hexdigest(),
         "fetched_at": fetched_at,
+        "changed_at": fetched_at,  # stored only when new or changed, so this is when it changed
+        "criteria_hash": criteria_digest(study.eligibility_criteria),
         "data_timestamp": data_timestamp,
         "source": source,
     }
@@ -238,7 +240,7 @@ def save_prepared(
                     history.append(_history_entry(old_study, old.raw_hash, fetched_at))
         for item in to_put:
             if item.row["raw"] is None:  # imports compress in their worker processes
-                item.row["raw"] = pack_record(item.raw_json)
+                item.row["raw"] = cache.pack_record(item.raw_json)
         cache.put_studies([item.row for item in to_put])
         cache.unindex_text(replaced_text)
         cache.index_text([(item.id, item.text) for item in to_put])

@@ -158,6 +158,7 @@ def match(
     include_all: bool = False,
     hide_flagged: bool = False,
     limit: int | None = None,
+    changed_since: str | None = None,
 ) -> list[TrialMatch]:
     """Evaluate every candidate trial in the cache, best first.
 
@@ -165,8 +166,14 @@ def match(
     ineligible and have an open site within the profile's distance are kept;
     ``include_all`` keeps every candidate, whatever its status, verdict or
     distance. Trials with warning signs rank last; ``hide_flagged`` drops them.
+    ``changed_since`` looks only at trials whose record changed after that time.
     """
-    rows = cache.search_text(candidate_expression(profile), statuses=() if include_all else statuses)
+    rows = cache.search_text(
+        candidate_expression(profile),
+        statuses=() if include_all else statuses,
+        changed_since=changed_since,
+        ranked=False,  # ``score`` ranks them below
+    )
     matches = []
     for trial in load_trials(cache, rows):
         if not is_candidate(trial, profile):

@@ -10,6 +10,7 @@ kept as a plain string and reported by ``Study.unknown_values()``.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import math
 import re
@@ -68,6 +69,11 @@ def normalise_nct_id(value: str) -> str:
 def nct_number(nct_id: str) -> int:
     """The integer part of a normalised NCT id (its key in the cache)."""
     return int(nct_id[3:])
+
+
+def criteria_digest(text: str | None) -> str:
+    """A short fingerprint of eligibility criteria text, blind to whitespace: did the criteria change?"""
+    return hashlib.sha256(" ".join((text or "").split()).encode()).hexdigest()[:16]
 
 
 def age_in_days(text: str | None) -> float | None:

@@ -16,7 +16,6 @@ coordinator re-checks before calling a site.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from .geo import distance_km, site_may_recruit
 from .ingest import Counts
 from .match.verdict import TrialMatch
 from .matcher import explain
-from .models import Contact, Study, normalise_nct_id
+from .models import Contact, Study, criteria_digest, normalise_nct_id
 from .profiles import Profile
 from .render.plain import status_label
 from .sync import Progress, get_study, refresh_ids
@@ -100,11 +99,6 @@ class Item:
 
 
 # -- snapshots and changes ------------------------------------------------------------
-
-
-def criteria_digest(text: str | None) -> str:
-    """A short fingerprint of the criteria text, blind to whitespace."""
-    return hashlib.sha256(" ".join((text or "").split()).encode()).hexdigest()[:16]
 
 
 def site_keys(study: Study) -> list[list[str | None]]:

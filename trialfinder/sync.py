@@ -136,6 +136,7 @@ def _fetch_into(
             also=_bookkeeping(key, params, page, started, data_timestamp),
         )
         result.counts.add(counts)
+        cache.train_dictionaries()
         if progress:
             of = f" of {total}" if total is not None else ""
             progress(f"fetched page {result.pages}: {result.counts.stored}{of} studies ({result.counts.summary()})")

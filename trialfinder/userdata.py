@@ -174,6 +174,12 @@ def m002_watches(db: sqlite_utils.Database) -> None:
     db.execute("CREATE INDEX digest_items_pending ON digest_items(watch_id) WHERE sent_at IS NULL")
 
 
+@migrations()
+def m003_watch_profile_key(db: sqlite_utils.Database) -> None:
+    # What the watch's last comparison depended on (profile fields and matching rules).
+    db.execute("ALTER TABLE watches ADD COLUMN profile_key TEXT")
+
+
 def now() -> str:
     return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 

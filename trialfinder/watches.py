@@ -57,6 +57,7 @@ class Watch:
     created_at: str
     last_run_at: str | None
     last_run_on: str | None
+    profile_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -260,7 +261,13 @@ def seen_states(data: UserData, watch: Watch) -> dict[str, State]:
 
 
 def record_run(
-    data: UserData, watch: Watch, states: dict[str, State], items: Sequence[Item], *, day: str
+    data: UserData,
+    watch: Watch,
+    states: dict[str, State],
+    items: Sequence[Item],
+    *,
+    day: str,
+    profile_key: str | None = None,
 ) -> list[Item]:
     """In one transaction: remember what was seen and queue the news (each key once). Returns what was queued."""
     stamp = now()
@@ -280,7 +287,10 @@ def record_run(
             )
             if cursor.rowcount:
                 queued.append(item)
-        data.db.execute("UPDATE watches SET last_run_at = ?, last_run_on = ? WHERE id = ?", [stamp, day, watch.id])
+        data.db.execute(
+            "UPDATE watches SET last_run_at = ?, last_run_on = ?, profile_key = ? WHERE id = ?",
+            [stamp, day, profile_key, watch.id],
+        )
     return queued
 
 
@@ -348,4 +358,5 @@ def _watch(row: dict[str, Any]) -> Watch:
         created_at=row["created_at"],
         last_run_at=row["last_run_at"],
         last_run_on=row["last_run_on"],
+        profile_key=row["profile_key"],
     )
