@@ -48,6 +48,8 @@ def test_the_cache_trains_once_it_is_big_enough_and_recompresses_what_it_holds(t
         markers = {m for (m,) in cache.db.execute("SELECT DISTINCT substr(raw, 1, 1) FROM records")}
         assert markers == {b"d"}
         assert {m for (m,) in cache.db.execute("SELECT DISTINCT substr(parsed, 1, 1) FROM criteria")} == {b"d"}
+        assert {m for (m,) in cache.db.execute("SELECT DISTINCT substr(data, 1, 1) FROM trust")} == {b"d"}
+        assert cache.get_trust(["NCT01000005"])["NCT01000005"][1].startswith("{")
         size_after = sum(len(b) for (b,) in cache.db.execute("SELECT raw FROM records"))
         assert size_after < size_before * 0.8
         assert cache.get_record("NCT01000005") == records(5)[4]

@@ -268,11 +268,11 @@ class Cache:
         with self.errors("read"):
             if self.db.execute("SELECT count(*) FROM records").fetchone()[0] < at:
                 return False
-            tables = {"record": "records r", "criteria": "criteria r"}
-            columns = {"record": "r.raw", "criteria": "r.parsed"}
+            tables = {"record": "records r", "criteria": "criteria r", "trust": "trust r"}
+            columns = {"record": "r.raw", "criteria": "r.parsed", "trust": "r.data"}
             picked = {
                 kind: [
-                    self.codec.unpack(blob)
+                    _plain(self.codec, blob)
                     for (blob,) in self.db.execute(
                         f"SELECT {columns[kind]} FROM {tables[kind]} ORDER BY random() LIMIT ?", [samples]
                     )
@@ -287,7 +287,8 @@ class Cache:
                     [kind, data, len(picked[kind]), utcnow()],
                 )
         self.codec = self._load_codec()
-        for table, column, kind in (("records", "raw", "record"), ("criteria", "parsed", "criteria")):
+        for table, column, kind in (("records", "raw", "record"), ("criteria", "parsed", "criteria"),
+                                    ("trust", "data", "trust")):  # fmt: skip
             self._recompress(table, column, kind, batch)
         return True
 
@@ -297,8 +298,8 @@ class Cache:
         while True:
             with self.errors("read"):
                 rows = self.db.execute(
-                    f"SELECT id, {column} FROM {table} WHERE id > ? AND substr({column}, 1, 1) = X'7a' "
-                    f"ORDER BY id LIMIT ?",
+                    f"SELECT id, {column} FROM {table} WHERE id > ? "
+                    f"AND (typeof({column}) = 'text' OR substr({column}, 1, 1) = X'7a') ORDER BY id LIMIT ?",
                     [last, batch],
                 ).fetchall()
             if not rows:
@@ -306,7 +307,7 @@ class Cache:
             with self.transaction():
                 self.db.conn.executemany(
                     f"UPDATE {table} SET {column} = ? WHERE id = ?",
-                    [(self.codec.pack(kind, self.codec.unpack(blob)), i) for i, blob in rows],
+                    [(self.codec.pack(kind, _plain(self.codec, blob)), i) for i, blob in rows],
                 )
             last = rows[-1][0]
 
@@ -403,7 +404,7 @@ class Cache:
         self.db.conn.executemany(
             "INSERT INTO trust (id, version, data) VALUES (?, ?, ?) "
             "ON CONFLICT(id) DO UPDATE SET version = excluded.version, data = excluded.data",
-            entries,
+            [(i, version, self.codec.pack("trust", data.encode("utf-8"))) for i, version, data in entries],
         )
 
     def get_trust(self, nct_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
@@ -417,7 +418,8 @@ class Cache:
                     f"WHERE s.nct_id IN ({marks})",
                     chunk,
                 ):
-                    out[nct_id] = (version, data)
+                    # Rows stored before trust findings were compressed are plain JSON text.
+                    out[nct_id] = (version, data if isinstance(data, str) else self.codec.unpack(data).decode("utf-8"))
         return out
 
     def put_criteria(self, entries: Sequence[tuple[int, str, str]]) -> None:
@@ -712,6 +714,11 @@ _ROW_COLUMNS = (
     "min_age, max_age, min_age_days, max_age_days, sex, healthy_volunteers, last_update, status_verified, "
     "has_results, sponsor, sponsor_class, n_sites, fetched_at, data_timestamp, source, changed_at, criteria_hash"
 )
+
+
+def _plain(codec: Codec, stored: bytes | str) -> bytes:
+    """A stored value's bytes: unpacked, or as is for rows stored as plain text."""
+    return stored.encode("utf-8") if isinstance(stored, str) else codec.unpack(stored)
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
