@@ -11,6 +11,7 @@ import importlib.resources
 import os
 import re
 import tomllib
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -44,10 +45,9 @@ def load_toml(name: str) -> dict[str, Any]:
         return tomllib.load(fh)
 
 
+@functools.lru_cache(maxsize=8192)
 def normalise_term(text: str) -> str:
     """Lower case, apostrophes and accents folded, single spaces: how synonyms are compared."""
-    import unicodedata
-
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
     text = text.lower().replace("’", "'").replace("-", " ")
     return " ".join(re.findall(r"[a-z0-9']+", text))
@@ -89,8 +89,15 @@ class Knowledge:
 
     def resolve(self, term: str) -> list[Condition]:
         """The known conditions a patient's term stands for (empty if unknown)."""
-        key = normalise_term(term)
-        return [c for c in self.conditions.values() if key in {normalise_term(s) for s in c.synonyms}]
+        return list(self._by_synonym.get(normalise_term(term), ()))
+
+    @functools.cached_property
+    def _by_synonym(self) -> dict[str, tuple[Condition, ...]]:
+        index: dict[str, list[Condition]] = {}
+        for condition in self.conditions.values():
+            for synonym in dict.fromkeys(normalise_term(s) for s in condition.synonyms):
+                index.setdefault(synonym, []).append(condition)
+        return {k: tuple(v) for k, v in index.items()}
 
     def level_index(self, level: str) -> int:
         return self.levels.index(level.upper())
