@@ -30,15 +30,16 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from . import config
 from .api import Client
 from .cache import Cache
 from .errors import APIError, NetworkError, TrialFinderError, UserDataError
 from .match.criteria import parser_version
-from .match.verdict import TrialMatch
-from .matcher import explain, match, registry_queries, reparse_stale
-from .models import STATUSES, SearchQuery, Study, criteria_digest
+from .match.verdict import evaluate
+from .matcher import candidate_expression, candidate_rows, load_trials, registry_queries, reparse_stale
+from .models import OPEN_STATUSES, STATUSES, SearchQuery, Study, criteria_digest
 from .profiles import Profile, lasting_fields
 from .shortlists import refresh as refresh_shortlist
 from .sync import Progress, ensure_fresh
@@ -46,6 +47,7 @@ from .trust import trust_version
 from .userdata import Patient, UserData
 from .watches import (
     Item,
+    Now,
     State,
     Watch,
     compare,
@@ -55,15 +57,17 @@ from .watches import (
     pending_items,
     record_delivery,
     record_run,
+    seen_now,
     seen_states,
-    state_of,
+    seen_unchecked,
     watch_profile,
 )
 
 LOCK_WAIT_S = 15 * 60.0
 # A later run compares the trials whose records changed since the previous run, with this much
-# overlap (a sync running alongside may commit changes stamped before the previous run).
-CHANGE_OVERLAP = dt.timedelta(days=2)
+# overlap: an import stamps every record with its start time, so one running alongside the
+# previous digest may have committed records stamped before it.
+CHANGE_OVERLAP = dt.timedelta(days=1)
 
 
 @dataclass
@@ -153,11 +157,20 @@ def run(
             ready.append((watch, profile, patient))
         failures = {} if offline else refresh(cache, client_factory, data, ready, progress=progress)
         reparse_stale(cache, progress=progress)
+        # Watches with the same conditions look at the same trials: take them together and load
+        # each trial once (the memo is dropped between groups, so memory stays bounded).
+        ready.sort(key=lambda r: candidate_expression(r[1]))
+        memo: dict[Any, Any] = {}  # loaded trials and per-trial facts, shared by a group of watches
+        group = None
         for n, (watch, profile, patient) in enumerate(ready, 1):
+            if candidate_expression(profile) != group:
+                group, memo = candidate_expression(profile), {}
             if watch.id in failures:
                 outcomes[watch.id] = Outcome(watch, "failed", detail=failures[watch.id], profile=profile)
                 continue
-            outcomes[watch.id] = run_watch(cache, data, deliverer, watch, profile, patient, day=day, dry_run=dry_run)
+            outcomes[watch.id] = run_watch(
+                cache, data, deliverer, watch, profile, patient, day=day, dry_run=dry_run, memo=memo
+            )
             if progress and len(ready) > 1:
                 progress(f"compared {n} of {len(ready)} watches")
         return [outcomes[w.id] for w in watches]
@@ -173,6 +186,7 @@ def run_watch(
     *,
     day: dt.date,
     dry_run: bool = False,
+    memo: dict[Any, Any] | None = None,
 ) -> Outcome:
     """Compare, queue and deliver for one watch (the cache is already refreshed)."""
     try:
@@ -182,8 +196,10 @@ def run_watch(
         if watch.last_run_at and watch.profile_key == key:
             last = dt.datetime.fromisoformat(watch.last_run_at.replace("Z", "+00:00"))
             since = (last - CHANGE_OVERLAP).strftime("%Y-%m-%dT%H:%M:%SZ")
-        states, current = look(cache, profile, shortlisted, since=since)
-        news = compare(seen_states(data, watch), current, shortlisted, config.REGISTRY_STUDY_URL)
+        states, current = look(cache, profile, shortlisted, since=since, memo=memo)
+        seen = seen_states(data, watch)
+        news = compare(seen, current, shortlisted, config.REGISTRY_STUDY_URL)
+        states = {nct: state for nct, state in states.items() if seen.get(nct) != state}  # write only changes
         if dry_run:
             waiting = pending_items(data, watch)
             known = {i.key for i in waiting}
@@ -251,21 +267,31 @@ def refresh(
 
 
 def look(
-    cache: Cache, profile: Profile, shortlisted: set[str], *, since: str | None = None
-) -> tuple[dict[str, State], list[tuple[TrialMatch, State]]]:
-    """Candidate trials (any status or verdict; only those changed after ``since`` if given) and every
-    shortlisted one, as the watch sees them now."""
-    matches = {m.nct_id: m for m in match(cache, profile, statuses=STATUSES, include_all=True, changed_since=since)}
-    for nct in sorted(shortlisted - set(matches)):
-        if cache.get_row(nct) is not None:
-            matches[nct] = explain(cache, profile, nct)
-    rows = {r["nct_id"]: r for r in cache.get_rows(list(matches))}
-    sites = cache.sites_for(list(matches))
-    current = []
-    for nct, m in matches.items():
-        digest = rows[nct]["criteria_hash"] if nct in rows else None
+    cache: Cache,
+    profile: Profile,
+    shortlisted: set[str],
+    *,
+    since: str | None = None,
+    memo: dict[Any, Any] | None = None,
+) -> tuple[dict[str, State], list[Now]]:
+    """Candidate trials (any status; only those changed after ``since`` if given) and every
+    shortlisted one, as the watch sees them now.
+
+    Open and shortlisted trials are checked against the profile; closed ones
+    are only noted (status and criteria fingerprint), which is most of them
+    and all a later comparison needs.
+    """
+    rows = candidate_rows(cache, profile, changed_since=since, memo=memo)
+    have = {r["nct_id"] for r in rows}
+    rows += cache.get_rows(sorted(shortlisted - have))
+    checked = [r for r in rows if r["status"] in OPEN_STATUSES or r["nct_id"] in shortlisted]
+    noted = [r for r in rows if not (r["status"] in OPEN_STATUSES or r["nct_id"] in shortlisted)]
+    sites = cache.sites_for([r["nct_id"] for r in checked])
+    current = [seen_unchecked(r) for r in noted]
+    for row, trial in zip(checked, load_trials(cache, checked, memo), strict=True):
+        digest = row["criteria_hash"]
         if not digest:  # stored before the cache kept the fingerprint
-            raw = cache.get_record(nct) or {}
+            raw = cache.get_record(row["nct_id"]) or {}
             digest = criteria_digest(Study.from_record(raw).eligibility_criteria if raw else "")
-        current.append((m, state_of(m, digest, near_sites(sites.get(nct, []), profile))))
-    return {m.nct_id: s for m, s in current}, current
+        current.append(seen_now(evaluate(trial, profile), digest, near_sites(sites.get(trial.nct_id, []), profile)))
+    return {now.nct_id: now.state for now in current}, current

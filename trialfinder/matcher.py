@@ -49,18 +49,58 @@ def candidate_expression(profile: Profile) -> str:
     return "{title conditions keywords} : (" + " OR ".join(parts) + ")"
 
 
-def is_candidate(trial: Trial, profile: Profile) -> bool:
+def is_candidate(targets: set[str], names: str, profile: Profile) -> bool:
     """A full-text hit is a candidate if it is about one of the patient's conditions.
 
     Known conditions are checked with the same vocabulary as ``targeted`` (so
     "Chronic Prostatitis (CP)" is not cerebral palsy); free-text conditions
-    must appear as a phrase in the title, conditions or keywords.
+    must appear as a phrase in the title, conditions or keywords (``names``).
     """
-    mine = {c.id for c in profile.known_conditions()}
-    if trial.targets & mine:
+    if targets & {c.id for c in profile.known_conditions()}:
         return True
-    named = " | ".join([trial.title, *trial.conditions, *trial.keywords]).lower()
+    named = names.lower()
     return any(term.lower() in named for term in profile.unknown_condition_terms())
+
+
+def candidate_rows(
+    cache: Cache,
+    profile: Profile,
+    *,
+    statuses: Sequence[str] = (),
+    changed_since: str | None = None,
+    memo: dict[Any, Any] | None = None,
+) -> list[dict[str, Any]]:
+    """Cache rows of the trials about the profile's conditions (any status unless ``statuses``).
+
+    ``memo`` keeps what was worked out per trial (which conditions it targets) across calls.
+    """
+    rows = cache.search_text(
+        candidate_expression(profile), statuses=statuses, changed_since=changed_since, ranked=False
+    )
+    return [row for row in rows if is_candidate(row_targets(row, memo), row_names(row), profile)]
+
+
+def row_targets(row: dict[str, Any], memo: dict[Any, Any] | None = None) -> set[str]:
+    """The known conditions a cached trial is about (see ``targeted``)."""
+    key = ("targets", row["nct_id"], row["last_update"])
+    if memo is not None and key in memo:
+        return memo[key]
+    found = targeted(
+        row["title"],
+        json.loads(row["conditions"] or "[]"),
+        json.loads(row["keywords"] or "[]"),
+        json.loads(row["mesh_terms"] or "[]"),
+    )
+    if memo is not None:
+        memo[key] = found
+    return found
+
+
+def row_names(row: dict[str, Any]) -> str:
+    """Title, conditions and keywords: where a free-text condition must appear."""
+    return " | ".join(
+        [row["title"] or "", *json.loads(row["conditions"] or "[]"), *json.loads(row["keywords"] or "[]")]
+    )
 
 
 def prepare_cache(
@@ -103,8 +143,16 @@ def reparse_stale(cache: Cache, *, progress: Progress | None = None, batch: int 
     return len(stale)
 
 
-def load_trials(cache: Cache, rows: Sequence[dict[str, Any]]) -> list[Trial]:
-    """Trials ready to evaluate, from cache rows (parsed criteria and sites read in bulk)."""
+def load_trials(cache: Cache, rows: Sequence[dict[str, Any]], memo: dict[Any, Any] | None = None) -> list[Trial]:
+    """Trials ready to evaluate, from cache rows (parsed criteria and sites read in bulk).
+
+    ``memo`` keeps trials already loaded (a digest run evaluating many watches
+    against the same trials loads each once); trials don't depend on a profile.
+    """
+    if memo is not None:
+        missing = [r for r in rows if r["nct_id"] not in memo]
+        memo.update((t.nct_id, t) for t in load_trials(cache, missing))
+        return [memo[r["nct_id"]] for r in rows]
     ids = [r["nct_id"] for r in rows]
     criteria = cache.get_criteria(ids)
     trusts = cache.get_trust(ids)
@@ -159,6 +207,7 @@ def match(
     hide_flagged: bool = False,
     limit: int | None = None,
     changed_since: str | None = None,
+    memo: dict[Any, Any] | None = None,
 ) -> list[TrialMatch]:
     """Evaluate every candidate trial in the cache, best first.
 
@@ -168,16 +217,9 @@ def match(
     distance. Trials with warning signs rank last; ``hide_flagged`` drops them.
     ``changed_since`` looks only at trials whose record changed after that time.
     """
-    rows = cache.search_text(
-        candidate_expression(profile),
-        statuses=() if include_all else statuses,
-        changed_since=changed_since,
-        ranked=False,  # ``score`` ranks them below
-    )
+    rows = candidate_rows(cache, profile, statuses=() if include_all else statuses, changed_since=changed_since)
     matches = []
-    for trial in load_trials(cache, rows):
-        if not is_candidate(trial, profile):
-            continue
+    for trial in load_trials(cache, rows, memo):
         result = evaluate(trial, profile)
         result.score = score(result, profile)
         if hide_flagged and trial.trust.flagged:

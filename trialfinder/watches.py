@@ -26,7 +26,8 @@ from .match.verdict import TrialMatch
 from .models import OPEN_STATUSES
 from .profiles import Profile, build
 from .render.plain import status_label
-from .userdata import Patient, UserData, now
+from .userdata import Patient, UserData
+from .userdata import now as utcnow
 
 FREQUENCIES = ("daily", "weekly")
 MATCHING_VERDICTS = ("eligible", "uncertain")
@@ -65,7 +66,7 @@ class State:
     """What a watch saw of one trial."""
 
     status: str | None
-    verdict: str
+    verdict: str | None  # None: not checked (the trial was closed)
     criteria: str
     near: tuple[str, ...] = ()  # open sites within the watch's distance
     matched: bool = False
@@ -123,16 +124,31 @@ def near_sites(match_sites: Iterable[dict[str, Any]], profile: Profile) -> tuple
     return tuple(sorted(set(found)))
 
 
-def state_of(match: TrialMatch, criteria: str, near: tuple[str, ...]) -> State:
-    return State(match.status, match.verdict, criteria, near, matched(match), match.last_update)
+@dataclass(frozen=True)
+class Now:
+    """A trial as a watch sees it now: its state, and what an item about it would say."""
+
+    nct_id: str
+    title: str
+    state: State
+    summary: str = ""
+    warnings: tuple[str, ...] = ()
 
 
-def compare(
-    seen: dict[str, State],
-    current: Sequence[tuple[TrialMatch, State]],
-    shortlisted: set[str],
-    url: str,
-) -> list[Item]:
+def seen_now(match: TrialMatch, criteria: str, near: tuple[str, ...]) -> Now:
+    """A trial checked against the watch's profile."""
+    state = State(match.status, match.verdict, criteria, near, matched(match), match.last_update)
+    return Now(match.nct_id, match.title, state, match.summary, tuple(w.text for w in match.trust.warnings))
+
+
+def seen_unchecked(row: dict[str, Any]) -> Now:
+    """A trial not open to anyone now, from its cache row: not checked against the profile (it can't
+    match while closed; if it reopens, its record changes and it is checked then)."""
+    state = State(row["status"], None, row.get("criteria_hash") or "", (), False, row["last_update"])
+    return Now(row["nct_id"], row["title"] or row["nct_id"], state)
+
+
+def compare(seen: dict[str, State], current: Sequence[Now], shortlisted: set[str], url: str) -> list[Item]:
     """The news: how ``current`` differs from what was ``seen``, for trials that matter to the watch.
 
     A trial matters if it matches now, matched before, or is on the patient's
@@ -140,43 +156,36 @@ def compare(
     is one item however often it is compared.
     """
     items = []
-    for match, now_state in current:
-        nct = match.nct_id
-        old = seen.get(nct)
+    for now in current:
+        new, old = now.state, seen.get(now.nct_id)
 
-        def news(kind: str, detail: str, reason: str, match: TrialMatch = match, state: State = now_state) -> Item:
-            return Item(
-                kind,
-                f"{kind}:{match.nct_id}:{detail}:{state.last_update or ''}",
-                match.nct_id,
-                match.title,
-                reason,
-                url.format(nct_id=match.nct_id),
-                [w.text for w in match.trust.warnings],
-            )
+        def news(kind: str, detail: str, reason: str, now: Now = now) -> Item:
+            key = f"{kind}:{now.nct_id}:{detail}:{now.state.last_update or ''}"
+            return Item(kind, key, now.nct_id, now.title, reason, url.format(nct_id=now.nct_id), list(now.warnings))
 
-        verdict = VERDICT_WORDS[match.verdict]
+        verdict = VERDICT_WORDS.get(new.verdict or "", "not checked")
         if old is None:
-            if now_state.matched:
-                items.append(news("new", "", f"New trial that may fit ({verdict}): {match.summary}"))
+            if new.matched:
+                items.append(news("new", "", f"New trial that may fit ({verdict}): {now.summary}"))
             continue
-        if not (now_state.matched or old.matched or nct in shortlisted):
+        if not (new.matched or old.matched or now.nct_id in shortlisted):
             continue
-        if old.status != now_state.status:
-            what = STATUS_NEWS.get(now_state.status or "", "status changed")
-            text = f"{what.capitalize()}: {status_label(old.status)} → {status_label(now_state.status)}."
-            items.append(news("status", now_state.status or "", text))
-        if old.criteria != now_state.criteria and old.verdict != now_state.verdict:
+        if old.status != new.status:
+            what = STATUS_NEWS.get(new.status or "", "status changed")
+            text = f"{what.capitalize()}: {status_label(old.status)} → {status_label(new.status)}."
+            items.append(news("status", new.status or "", text))
+        checked = old.verdict is not None and new.verdict is not None
+        if checked and old.criteria != new.criteria and old.verdict != new.verdict:
             text = (
                 f"The eligibility criteria changed; verdict was {VERDICT_WORDS[old.verdict]}, "
-                f"now {verdict}: {match.summary}"
+                f"now {verdict}: {now.summary}"
             )
-            items.append(news("verdict", now_state.verdict, text))
-        elif now_state.matched and not old.matched and old.status == now_state.status:
-            items.append(news("new", "", f"Now may fit ({verdict}): {match.summary}"))
+            items.append(news("verdict", new.verdict or "", text))
+        elif new.matched and not old.matched and old.status == new.status:
+            items.append(news("new", "", f"Now may fit ({verdict}): {now.summary}"))
             continue  # a site that brought it within reach is part of this news, not more of it
-        if now_state.matched or nct in shortlisted:
-            for site in sorted(set(now_state.near) - set(old.near)):
+        if new.matched or now.nct_id in shortlisted:
+            for site in sorted(set(new.near) - set(old.near)):
                 items.append(news("site", site, f"New open site within your distance: {site}."))
     return items
 
@@ -214,7 +223,7 @@ def add_watch(
                 email,
                 every,
                 int(notify_empty),
-                now(),
+                utcnow(),
             ],
         )
     return get_watch(data, name)
@@ -238,7 +247,7 @@ def remove_watch(data: UserData, name: str) -> Watch:
     """Stop running a watch; what it saw and sent stays in the file and in backups."""
     watch = get_watch(data, name)
     with data.transaction():
-        data.db.execute("UPDATE watches SET removed_at = ? WHERE id = ?", [now(), watch.id])
+        data.db.execute("UPDATE watches SET removed_at = ? WHERE id = ?", [utcnow(), watch.id])
     return watch
 
 
@@ -270,7 +279,7 @@ def record_run(
     profile_key: str | None = None,
 ) -> list[Item]:
     """In one transaction: remember what was seen and queue the news (each key once). Returns what was queued."""
-    stamp = now()
+    stamp = utcnow()
     queued = []
     with data.transaction():
         for nct, state in states.items():
@@ -315,7 +324,7 @@ def record_delivery(
     data: UserData, watch: Watch, items: Sequence[Item], *, method: str, target: str | None, error: str | None
 ) -> None:
     """Log a delivery attempt; on success, mark its items sent (in the same transaction)."""
-    stamp = now()
+    stamp = utcnow()
     with data.transaction():
         cursor = data.db.execute(
             "INSERT INTO deliveries (watch_id, at, method, target, ok, error, n_items) VALUES (?, ?, ?, ?, ?, ?, ?)",

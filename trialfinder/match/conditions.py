@@ -19,7 +19,8 @@ def _patterns() -> list[
         abbreviations = [t for t in c.trial_terms if t.isupper() and len(t) <= 5]
         text = re.compile(r"\b(?:" + "|".join(re.escape(w) for w in words) + ")", re.IGNORECASE)
         alternation = "|".join(re.escape(a) for a in abbreviations)
-        abbr = re.compile(r"^\s*(?:" + alternation + r")\s*$") if abbreviations else None
+        # Matched against all entries at once, one per line: an entry that is only the abbreviation.
+        abbr = re.compile(r"^[ \t]*(?:" + alternation + r")[ \t]*$", re.MULTILINE) if abbreviations else None
         in_title = re.compile(r"\b(?:" + alternation + r")\b") if abbreviations else None
         out.append((c, text, abbr, in_title, frozenset(m.lower() for m in c.mesh)))
     return out
@@ -29,15 +30,15 @@ def targeted(
     title: str | None, conditions: Iterable[str], keywords: Iterable[str], mesh_terms: Iterable[str]
 ) -> set[str]:
     """Ids of the known conditions the trial names as what it studies."""
-    entries = [*conditions, *keywords]
-    fields = [title or "", *entries]
+    entries = "\n".join(e.replace("\n", " ") for e in [*conditions, *keywords])
+    fields = (title or "") + "\n" + entries
     mesh = {m.lower() for m in mesh_terms}
     found = set()
     for condition, text, abbr, in_title, condition_mesh in _patterns():
         if (
             mesh & condition_mesh
-            or any(text.search(f) for f in fields)
-            or (abbr is not None and any(abbr.match(e) for e in entries))
+            or text.search(fields)
+            or (abbr is not None and abbr.search(entries))
             or (in_title is not None and in_title.search(title or ""))
         ):
             found.add(condition.id)
