@@ -40,7 +40,7 @@ from sqlite_utils.migrations import Migrations
 
 from .codec import KINDS, SAMPLES, TRAIN_AT, Codec, train
 from .errors import CacheError
-from .sqlitefile import Wording, sqlite_errors, write_transaction
+from .sqlitefile import Wording, migrate, sqlite_errors, use_wal, write_transaction
 
 FTS_COLUMNS = ("title", "conditions", "interventions", "keywords", "summary", "eligibility")
 # Column weights for bm25 ranking, in FTS_COLUMNS order.
@@ -244,13 +244,13 @@ class Cache:
                     # A new file: 16 kB pages keep compressed records (about 3 kB) on their
                     # leaf pages instead of spilling into half-empty overflow pages.
                     self.db.execute("PRAGMA page_size=16384")
-                self.db.enable_wal()
+                use_wal(self.db)
                 # WAL + NORMAL: a crash of the process never corrupts or loses a
                 # committed transaction; only power loss may drop the last ones.
                 self.db.execute("PRAGMA synchronous=NORMAL")
                 # A 32 MB page cache keeps searches over a registry-sized cache fast.
                 self.db.execute("PRAGMA cache_size=-32000")
-            migrations.apply(self.db)
+            migrate(self.db, migrations)
         self.codec = self._load_codec()
 
     def _load_codec(self) -> Codec:

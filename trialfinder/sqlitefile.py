@@ -1,4 +1,4 @@
-"""What the cache and the user database share: one-line errors and all-or-nothing writes.
+"""What the cache and the user database share: one-line errors, all-or-nothing writes, migrations.
 
 Each database names itself and says what to do when it can't be written or
 read (``Wording``); the SQLite failure behind it is turned into that one line.
@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import contextlib
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
 
 from .errors import CacheError
 
@@ -31,7 +35,8 @@ def sqlite_errors(path: Path, doing: str, wording: Wording) -> Iterator[None]:
         yield
     except sqlite3.OperationalError as exc:
         text = str(exc)
-        if "disk is full" in text:
+        # SQLITE_IOERR_SHMSIZE: the WAL index (-shm) could not be grown, which on open means no space left.
+        if "disk is full" in text or getattr(exc, "sqlite_errorname", "") == "SQLITE_IOERR_SHMSIZE":
             msg = f"the disk is full; {wording.full}"
         elif "readonly" in text or "read-only" in text:
             msg = f"{wording.name} at {path} is read-only; nothing was changed. {wording.move}"
@@ -44,6 +49,34 @@ def sqlite_errors(path: Path, doing: str, wording: Wording) -> Iterator[None]:
         raise CacheError(msg) from None
     except sqlite3.DatabaseError as exc:
         raise CacheError(f"{wording.name} at {path} is damaged ({exc}); {wording.damaged}") from None
+
+
+def use_wal(db: sqlite_utils.Database, wait: float = 30.0) -> None:
+    """Switch the file to write-ahead logging. Two processes making the switch on a new file at the
+    same moment get "locked" at once (SQLite doesn't wait for that lock), so try again briefly."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            db.enable_wal()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
+
+
+def migrate(db: sqlite_utils.Database, migrations: Migrations) -> None:
+    """Apply pending schema migrations holding the write lock throughout, so processes that open a
+    new (or older) file at the same moment wait for each other instead of racing to create tables."""
+    if not migrations.pending(db):
+        return
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        migrations.apply(db)  # checks again under the lock; each step runs in a savepoint
+    except BaseException:
+        db.conn.rollback()
+        raise
+    db.conn.commit()
 
 
 @contextlib.contextmanager

@@ -35,7 +35,7 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from .errors import CacheError, UserDataError
-from .sqlitefile import Wording, sqlite_errors, write_transaction
+from .sqlitefile import Wording, migrate, sqlite_errors, use_wal, write_transaction
 
 BACKUP_FORMAT = "trialfinder-userdata"
 BACKUP_VERSION = 1
@@ -228,11 +228,11 @@ class UserData:
             ) from None
         self.db = sqlite_utils.Database(conn)
         with self.errors("open"):
-            self.db.enable_wal()
+            use_wal(self.db)
             # FULL, not NORMAL: a power cut must not lose a coordinator's last change.
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.execute("PRAGMA foreign_keys=ON")
-            migrations.apply(self.db)
+            migrate(self.db, migrations)
 
     def close(self) -> None:
         self.db.close()
