@@ -156,3 +156,27 @@ def test_sqlite_failures_become_one_line_advice(cache):
         with pytest.raises(CacheError, match=expected):
             with cache.errors("save"):
                 raise sqlite3.OperationalError(raw)
+
+
+def test_a_very_broad_search_lists_open_trials_first_newest_first_without_ranking(monkeypatch):
+    from trialfinder import search
+    from trialfinder.models import STATUSES, SearchQuery
+
+    cache = Cache.memory()
+    statuses = ["COMPLETED", "RECRUITING", "TERMINATED", "NOT_YET_RECRUITING", "COMPLETED", "RECRUITING"]
+    records = [study(f"NCT0200000{i}", title=f"Pain trial {i}", status=s) for i, s in enumerate(statuses)]
+    records.append(study("NCT02000009", title="Walking trial", status="RECRUITING"))
+    save_batch(cache, [("r", r) for r in records])
+    every = SearchQuery.build(term="pain", statuses=STATUSES)
+    ranked = [h.nct_id for h in search.find(cache, every, limit=4)]
+
+    monkeypatch.setattr(search, "RANK_AT_MOST", 3)  # six matches: too many to rank
+    broad = [h.nct_id for h in search.find(cache, every, limit=4)]
+    # Open ones first (recruiting before not yet recruiting), newest registration first, then the rest.
+    assert broad == ["NCT02000005", "NCT02000001", "NCT02000003", "NCT02000004"]
+    assert set(ranked[:3]) == set(broad[:3])
+    assert [h.nct_id for h in search.find(cache, every)] == [
+        "NCT02000005", "NCT02000001", "NCT02000003", "NCT02000004", "NCT02000002", "NCT02000000",
+    ]  # fmt: skip
+    open_only = SearchQuery.build(term="pain")
+    assert [h.nct_id for h in search.find(cache, open_only, limit=10)] == ["NCT02000005", "NCT02000001", "NCT02000003"]

@@ -23,6 +23,10 @@ _OPERATORS = re.compile(r"\b(AND|OR|NOT)\b|AREA\[[^\]]*\]|RANGE\[[^\]]*\]")
 STATUS_PRIORITY = ("RECRUITING", "NOT_YET_RECRUITING", "ENROLLING_BY_INVITATION", "AVAILABLE", "ACTIVE_NOT_RECRUITING")
 STATUS_ORDER = {status: i for i, status in enumerate(STATUS_PRIORITY)}
 
+# Ranking by relevance costs a few microseconds per matching study; past this many matches a
+# search lists open trials first, newest registration first, so it stays fast on a registry-sized cache.
+RANK_AT_MOST = 20_000
+
 
 @dataclass
 class Hit:
@@ -63,7 +67,10 @@ def find(cache: Cache, query: SearchQuery, *, limit: int | None = None) -> list[
     # Distance and place filters drop hits after the query, so only a plain search can be cut short in SQL.
     cut = limit if query.near is None and not query.location else None
     if expr:
-        rows = cache.search_text(expr, statuses=query.statuses, status_order=STATUS_PRIORITY, limit=cut)
+        if cache.count_text(expr, at_most=RANK_AT_MOST + 1) <= RANK_AT_MOST:
+            rows = cache.search_text(expr, statuses=query.statuses, status_order=STATUS_PRIORITY, limit=cut)
+        else:
+            rows = _broad(cache, expr, query.statuses, cut)
         for rank, row in enumerate(rows):
             hits[row["nct_id"]] = Hit(row, rank=rank)
     remembered = [n for n in cache.query_study_ids(query.key) if n not in hits]
@@ -86,6 +93,18 @@ def find(cache: Cache, query: SearchQuery, *, limit: int | None = None) -> list[
                 hit.nearest_km, hit.nearest_site = found[0], dict(found[1])
     ordered = sorted(hits.values(), key=lambda h: (STATUS_ORDER.get(h.row["status"], len(STATUS_ORDER)), h.rank))
     return ordered[:limit] if limit else ordered
+
+
+def _broad(cache: Cache, expr: str, statuses: tuple[str, ...], limit: int | None) -> list[dict[str, Any]]:
+    """A search matching very many studies: open trials first, each group newest registration first,
+    unranked, so that only as many matches as are shown are read."""
+    wanted = [s for s in STATUS_PRIORITY if not statuses or s in statuses]
+    rows = cache.search_text(expr, statuses=wanted, limit=limit, ranked=False) if wanted else []
+    if limit is None or len(rows) < limit:
+        seen = {r["nct_id"] for r in rows}
+        more = cache.search_text(expr, statuses=statuses, limit=limit and limit + len(rows), ranked=False)
+        rows += [r for r in more if r["nct_id"] not in seen][: None if limit is None else limit - len(rows)]
+    return rows
 
 
 def _rows(cache: Cache, nct_ids: set[str], query: SearchQuery) -> dict[str, Hit]:
