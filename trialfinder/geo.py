@@ -23,11 +23,12 @@ def nearest(
     """The closest site with coordinates (optionally only sites not marked closed), with its distance."""
     best: tuple[float, Mapping[str, Any]] | None = None
     for site in sites:
-        if site.get("lat") is None or site.get("lon") is None:
-            continue
+        lat, lon = site.get("lat"), site.get("lon")
+        if lat is None or lon is None or not (-90 <= lat <= 90 and -180 <= lon <= 180):
+            continue  # no coordinates, or impossible ones (a registry typo): no distance rather than a wrong one
         if only_recruiting and not site_may_recruit(site.get("status")):
             continue
-        km = distance_km(origin[0], origin[1], site["lat"], site["lon"])
+        km = distance_km(origin[0], origin[1], lat, lon)
         if best is None or km < best[0]:
             best = (km, site)
     return best

@@ -123,6 +123,9 @@ def _iter_zip(path: Path) -> Iterator[Item]:
             if not _safe_member(member.name):
                 yield where, Rejected("refused: the zip entry's name points outside the archive")
                 continue
+            if member.is_symlink:
+                yield where, Rejected("refused: the zip entry is a symbolic link")
+                continue
             if not member.name.lower().endswith(".json"):
                 continue
             try:

@@ -40,12 +40,14 @@ def registry_queries(profile: Profile, statuses: Sequence[str]) -> list[SearchQu
 
 
 def candidate_expression(profile: Profile) -> str:
-    """FTS phrases over title, conditions and keywords for every name of the profile's conditions."""
+    """FTS phrases over title, conditions and keywords for every name of the profile's conditions ("" if none)."""
     phrases: list[str] = []
     for condition in profile.known_conditions():
         phrases += [*condition.synonyms, *condition.mesh, *condition.trial_terms]
     phrases += profile.unknown_condition_terms()
     parts = [p for p in (fts_phrase(x) for x in dict.fromkeys(x.lower() for x in phrases)) if p]
+    if not parts:
+        return ""  # no words to search for (a condition of punctuation only): no candidates
     return "{title conditions keywords} : (" + " OR ".join(parts) + ")"
 
 
@@ -74,9 +76,10 @@ def candidate_rows(
 
     ``memo`` keeps what was worked out per trial (which conditions it targets) across calls.
     """
-    rows = cache.search_text(
-        candidate_expression(profile), statuses=statuses, changed_since=changed_since, ranked=False
-    )
+    expression = candidate_expression(profile)
+    if not expression:
+        return []
+    rows = cache.search_text(expression, statuses=statuses, changed_since=changed_since, ranked=False)
     return [row for row in rows if is_candidate(row_targets(row, memo), row_names(row), profile)]
 
 
@@ -149,10 +152,14 @@ def load_trials(cache: Cache, rows: Sequence[dict[str, Any]], memo: dict[Any, An
     ``memo`` keeps trials already loaded (a digest run evaluating many watches
     against the same trials loads each once); trials don't depend on a profile.
     """
-    if memo is not None:
-        missing = [r for r in rows if r["nct_id"] not in memo]
-        memo.update((t.nct_id, t) for t in load_trials(cache, missing))
-        return [memo[r["nct_id"]] for r in rows]
+    if memo is None:
+        return _load_trials(cache, rows, {})
+    missing = [r for r in rows if r["nct_id"] not in memo]
+    memo.update((t.nct_id, t) for t in _load_trials(cache, missing, memo))
+    return [memo[r["nct_id"]] for r in rows]
+
+
+def _load_trials(cache: Cache, rows: Sequence[dict[str, Any]], memo: dict[Any, Any]) -> list[Trial]:
     ids = [r["nct_id"] for r in rows]
     criteria = cache.get_criteria(ids)
     trusts = cache.get_trust(ids)
@@ -187,7 +194,7 @@ def load_trials(cache: Cache, rows: Sequence[dict[str, Any]], memo: dict[Any, An
                 healthy_volunteers=None if row["healthy_volunteers"] is None else bool(row["healthy_volunteers"]),
                 conditions=conditions,
                 keywords=keywords,
-                targets=targeted(row["title"], conditions, keywords, json.loads(row["mesh_terms"] or "[]")),
+                targets=row_targets(row, memo),  # worked out once when the candidates were chosen
                 parsed=parsed,
                 sites=sites.get(row["nct_id"], []),
                 last_update=row["last_update"],
@@ -217,7 +224,9 @@ def match(
     distance. Trials with warning signs rank last; ``hide_flagged`` drops them.
     ``changed_since`` looks only at trials whose record changed after that time.
     """
-    rows = candidate_rows(cache, profile, statuses=() if include_all else statuses, changed_since=changed_since)
+    memo = {} if memo is None else memo
+    statuses = () if include_all else statuses
+    rows = candidate_rows(cache, profile, statuses=statuses, changed_since=changed_since, memo=memo)
     matches = []
     for trial in load_trials(cache, rows, memo):
         result = evaluate(trial, profile)

@@ -86,6 +86,28 @@ def age_in_days(text: str | None) -> float | None:
     return float(match.group(1)) * DAYS_PER[match.group(2).lower()]
 
 
+MAX_HUMAN_AGE_DAYS = 125 * DAYS_PER["year"]
+
+
+def age_limit_problems(minimum: str | None, maximum: str | None) -> list[str]:
+    """Registry age limits that are present but unreadable or implausible (no verdict should rest on them)."""
+    problems = []
+    days: dict[str, float | None] = {}
+    for label, text in (("minimum age", minimum), ("maximum age", maximum)):
+        try:
+            days[label] = age_in_days(text)
+        except ValueError:
+            problems.append(f"{label} {text!r} is unreadable")
+            continue
+    low, high = days.get("minimum age"), days.get("maximum age")
+    if low is not None and (0 < low < 1 or low > MAX_HUMAN_AGE_DAYS):
+        # "18 Minutes" (almost certainly meant "18 Years"), "999 Years": don't trust it.
+        problems.append(f"minimum age {minimum!r} is implausible")
+    elif low is not None and high is not None and low > high:
+        problems.append(f"minimum age {minimum!r} is above maximum age {maximum!r}")
+    return problems
+
+
 def partial_date(text: str | None) -> dt.date | None:
     """Registry dates are ``YYYY``, ``YYYY-MM`` or ``YYYY-MM-DD``; the missing parts become 1."""
     if not text:
@@ -251,7 +273,8 @@ class Study(_Model):
             study = cls.model_validate(raw)
         except ValidationError as exc:
             raise InputError(describe_validation_error(exc)) from None
-        browse = raw.get("derivedSection", {}).get("conditionBrowseModule", {})
+        derived = raw.get("derivedSection")
+        browse = derived.get("conditionBrowseModule") if isinstance(derived, dict) else None
         if not isinstance(browse, dict):
             browse = {}
         meshes = _terms(browse.get("meshes"))
@@ -285,17 +308,7 @@ class Study(_Model):
     @property
     def age_problems(self) -> list[str]:
         """Age limits that are present but unreadable or implausible."""
-        problems = []
-        for label, text in (("minimum age", self.minimum_age), ("maximum age", self.maximum_age)):
-            try:
-                days = age_in_days(text)
-            except ValueError:
-                problems.append(f"{label} {text!r} is unreadable")
-                continue
-            if days is not None and 0 < days < 1 and label == "minimum age":
-                # e.g. "18 Minutes": almost certainly meant "18 Years"; don't trust it.
-                problems.append(f"{label} {text!r} is implausible")
-        return problems
+        return age_limit_problems(self.minimum_age, self.maximum_age)
 
     @property
     def sites_with_coordinates(self) -> list[Location]:

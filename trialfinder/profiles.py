@@ -18,6 +18,7 @@ matched on this machine.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import re
 import tomllib
@@ -35,6 +36,24 @@ FIELDS = (
     "conditions", "age", "birth_date", "sex", "injury_date", "onset_date", "time_since_onset", "phase",
     "ais_grade", "neurological_level", "gmfcs_level", "location", "max_distance_km", "as_of",
 )  # fmt: skip
+
+# What each field allows, for error messages (the validators' own messages say it their way).
+ALLOWED = {
+    "conditions": "a list of conditions, e.g. ['spinal cord injury'] or ['stroke']",
+    "age": "a number of years from 0 to 125",
+    "birth_date": "a date as YYYY-MM-DD",
+    "sex": "male or female",
+    "injury_date": "a date as YYYY-MM-DD",
+    "onset_date": "a date as YYYY-MM-DD",
+    "time_since_onset": "a number and a unit, e.g. '18 months' or '3 days'",
+    "phase": "acute, subacute or chronic",
+    "ais_grade": "one of A, B, C, D, E",
+    "neurological_level": "C1-C8, T1-T12, L1-L5 or S1-S5",
+    "gmfcs_level": "one of I, II, III, IV, V (or 1-5)",
+    "location": "a city, a US ZIP code, LAT,LON, or a table with lat (-90..90) and lon (-180..180)",
+    "max_distance_km": "a number of kilometres greater than 0",
+    "as_of": "a date as YYYY-MM-DD",
+}
 
 _DURATION = re.compile(
     r"^\s*(\d+(?:\.\d+)?)\s*(years?|yrs?|y|months?|mos?|weeks?|wks?|w|days?|d|hours?|hrs?|h)\s*$", re.IGNORECASE
@@ -59,6 +78,16 @@ class Location(BaseModel):
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     label: str | None = None
+
+
+@functools.lru_cache(maxsize=256)
+def _known_conditions(terms: tuple[str, ...]) -> tuple[Condition, ...]:
+    """Resolved once per set of terms: matching asks for every trial it checks."""
+    found: dict[str, Condition] = {}
+    for term in terms:
+        for condition in knowledge().resolve(term):
+            found.setdefault(condition.id, condition)
+    return tuple(found.values())
 
 
 class Profile(BaseModel):
@@ -89,9 +118,23 @@ class Profile(BaseModel):
         if isinstance(value, str):
             value = [value]
         if isinstance(value, list):
-            value = [" ".join(str(v).split()) for v in value if str(v).strip()]
+            value = [" ".join(str(v).split()) for v in value if re.search(r"\w", str(v))]  # words, not just "*"
             if not value:
                 raise ValueError("give at least one condition, e.g. 'spinal cord injury' or 'stroke'")
+        return value
+
+    @field_validator("age", "max_distance_km", mode="before")
+    @classmethod
+    def _number(cls, value: Any, info: Any) -> Any:
+        if isinstance(value, bool):  # true would otherwise count as 1
+            raise ValueError(f"{value!r} is not a number; use {ALLOWED[info.field_name]}")
+        return value
+
+    @field_validator("birth_date", "injury_date", "onset_date", "as_of", mode="before")
+    @classmethod
+    def _date(cls, value: Any) -> Any:
+        if isinstance(value, (bool, int, float)):  # pydantic would read a number as a Unix timestamp
+            raise ValueError(f"{value!r} is not a date; use YYYY-MM-DD")
         return value
 
     @field_validator("sex", mode="before")
@@ -152,11 +195,11 @@ class Profile(BaseModel):
     @model_validator(mode="after")
     def _consistent(self) -> Profile:
         if self.birth_date and self.birth_date > self.as_of:
-            raise ValueError("birth_date is after as_of")
+            raise ValueError(f"birth_date {self.birth_date} is after as_of {self.as_of}; give a date on or before it")
         for name in ("injury_date", "onset_date"):
             when = getattr(self, name)
             if when and when > self.as_of:
-                raise ValueError(f"{name} {when} is after as_of {self.as_of}; check the date")
+                raise ValueError(f"{name} {when} is after as_of {self.as_of}; give a date on or before it")
             if when and self.birth_date and when < self.birth_date:
                 raise ValueError(f"{name} {when} is before birth_date {self.birth_date}")
         given = [n for n in ("injury_date", "onset_date", "time_since_onset") if getattr(self, n)]
@@ -216,11 +259,7 @@ class Profile(BaseModel):
 
     def known_conditions(self) -> list[Condition]:
         """The conditions from seeds/conditions.toml that the profile's terms stand for."""
-        found: dict[str, Condition] = {}
-        for term in self.conditions:
-            for condition in knowledge().resolve(term):
-                found.setdefault(condition.id, condition)
-        return list(found.values())
+        return list(_known_conditions(tuple(self.conditions)))
 
     def unknown_condition_terms(self) -> list[str]:
         return [t for t in self.conditions if not knowledge().resolve(t)]
@@ -304,14 +343,19 @@ def build(data: dict[str, Any], *, source: str = "profile") -> Profile:
 
 def _describe(exc: ValidationError) -> str:
     err = exc.errors()[0]
-    field = ".".join(str(p) for p in err.get("loc", ())) or "profile"
+    loc = err.get("loc", ())
+    field = ".".join(str(p) for p in loc) or "profile"
+    kind = err.get("type", "")
     msg = err.get("msg", "invalid").removeprefix("Value error, ")
-    if err.get("type") == "literal_error":
-        msg = f"{err.get('input')!r} is not allowed; {msg.lower()}"
-    if err.get("type") in ("date_from_datetime_parsing", "date_parsing", "date_type"):
-        msg = f"{err.get('input')!r} is not a date; use YYYY-MM-DD"
-    if err.get("type") == "missing":
-        msg = "is required"
+    shown = repr(err.get("input"))
+    shown = shown if len(shown) <= 60 else shown[:57] + "..."
+    if kind.startswith("date"):
+        msg = f"{shown} is not a date; use YYYY-MM-DD"
+    elif kind == "missing":
+        msg = "is required" + (f"; use {ALLOWED[str(loc[0])]}" if loc and str(loc[0]) in ALLOWED else "")
+    elif kind != "value_error" and loc and str(loc[0]) in ALLOWED:
+        # pydantic's own words ("Input should be a valid number") don't say what is allowed.
+        msg = f"{shown} is not allowed; use {ALLOWED[str(loc[0])]}"
     if not field or field == "profile":
         return msg
     return f"field {field!r}: {msg}"

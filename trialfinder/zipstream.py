@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import struct
 import zlib
 from collections.abc import Iterator
@@ -48,10 +49,15 @@ class Member:
     compressed_size: int
     size: int
     header_offset: int
+    external_attr: int = 0  # on Unix archives, the file's mode in the upper 16 bits
 
     @property
     def is_dir(self) -> bool:
         return self.name.endswith("/")
+
+    @property
+    def is_symlink(self) -> bool:
+        return stat.S_ISLNK(self.external_attr >> 16)
 
     def open(self) -> IO[bytes]:
         """A binary stream of this member's uncompressed bytes."""
@@ -73,7 +79,7 @@ def iter_members(path: str | os.PathLike) -> Iterator[Member]:
             fixed = reader.read(_CENTRAL.size)
             if len(fixed) != _CENTRAL.size:
                 raise ZipError("the zip file's central directory is cut short")
-            (sig, _, _, flags, method, _, _, crc, csize, usize, nlen, elen, clen, _, _, _, offset) = _CENTRAL.unpack(
+            (sig, _, _, flags, method, _, _, crc, csize, usize, nlen, elen, clen, _, _, attr, offset) = _CENTRAL.unpack(
                 fixed
             )
             if sig != _SIG_CENTRAL:
@@ -83,7 +89,7 @@ def iter_members(path: str | os.PathLike) -> Iterator[Member]:
             reader.read(clen)
             usize, csize, offset = _zip64_sizes(extra, usize, csize, offset)
             name = raw_name.decode("utf-8" if flags & 0x800 else "cp437", errors="replace")
-            yield Member(path, name, method, flags, crc, csize, usize, offset + concat)
+            yield Member(path, name, method, flags, crc, csize, usize, offset + concat, attr)
 
 
 def _find_central_directory(fh: IO[bytes]) -> tuple[int, int, int, int]:

@@ -181,7 +181,8 @@ def open_userdata(db_path: str | None) -> UserData:
 PROFILE_OPTIONS = [
     click.option("--profile", "profile_path", type=click.Path(dir_okay=False), help="Profile file (TOML or JSON)."),
     click.option("--condition", "conditions", multiple=True, help='Condition; repeat for several, e.g. "stroke".'),
-    click.option("--age", type=float, help="Age in years."),
+    # Numbers are checked with the profile (one line naming the field and what is allowed), not by click.
+    click.option("--age", help="Age in years."),
     click.option("--birth-date", help="Date of birth, YYYY-MM-DD (instead of --age)."),
     click.option("--sex", help="male or female."),
     click.option("--injury-date", help="Date of injury, YYYY-MM-DD."),
@@ -192,7 +193,7 @@ PROFILE_OPTIONS = [
     click.option("--level", "neurological_level", help="Neurological level, C1-S5 (spinal cord injury)."),
     click.option("--gmfcs", "gmfcs_level", help="GMFCS level I-V (cerebral palsy)."),
     click.option("--location", help="City, US ZIP code or LAT,LON (matched offline)."),
-    click.option("--max-distance", "max_distance_km", type=float, help="Only sites within this many km."),
+    click.option("--max-distance", "max_distance_km", help="Only sites within this many km."),
     click.option("--as-of", help="Reckon ages and times from this date (YYYY-MM-DD) instead of today."),
 ]
 PROFILE_FIELDS = (

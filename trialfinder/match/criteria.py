@@ -182,18 +182,23 @@ _CONDITIONAL = re.compile(
 )
 # Things a criterion may state beside the facts read from it.
 _MORE = re.compile(
-    r"\d+(?:\.\d+)?\s*(?:kg|lbs?|pounds|g/dl|mg|mmol|µmol|umol|%|points?|mmhg|bpm|cm|ml|iu)\b"
+    r"(?<!\d)\d+(?:\.\d+)?\s*(?:kg|lbs?|pounds|g/dl|mg|mmol|µmol|umol|%|points?|mmhg|bpm|cm|ml|iu)\b"
     r"|\b(?:if|unless|only applicable|only if|provided that|whose|weigh\w*|except)\b"
 )
+
+
+_MAX_PHRASES = 50  # real criteria state at most a handful of facts
 
 
 def _states_more(text: str, facts: list[Fact]) -> bool:
     if not (_DIGIT.search(text) or _any(text, ("if", "unless", "only", "provided", "whose", "weigh", "except"))):
         return False
+    phrases = list(dict.fromkeys(f.phrase for f in facts if f.phrase))
+    if len(phrases) > _MAX_PHRASES:
+        return True  # not a criterion a person wrote (and removing each phrase would take quadratic time)
     rest = text
-    for fact in facts:
-        if fact.phrase:
-            rest = rest.replace(fact.phrase, " ")
+    for phrase in phrases:
+        rest = rest.replace(phrase, " ")
     return bool(_MORE.search(rest))
 
 

@@ -11,6 +11,7 @@ join, in an exclusion criterion the set that is turned away.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import re
 from dataclasses import dataclass, field
@@ -55,7 +56,8 @@ _SYMBOLS = [
     ("＜", "<"),
 ]
 
-NUM = r"(\d+(?:\.\d+)?)"
+# A number starts where a run of digits starts: trying every suffix of a long run is quadratic.
+NUM = r"(?<!\d)(\d+(?:\.\d+)?)"
 UNIT = (
     r"(years?|yrs?\.?|y(?=[\s).,;]|$)|months?|mos?\.?|weeks?|wks?\.?|days?|d(?=[\s).,;]|$)|"
     r"hours?|hrs?\.?|h(?=[\s).,;]|$))"
@@ -161,10 +163,11 @@ def quantities(text: str, *, inclusive_top_unit: bool = False) -> list[Bound]:
     year (how registries mean ages); durations since an event are not widened.
     """
     found: list[Bound] = []
-    taken: list[tuple[int, int]] = []
+    taken: list[tuple[int, int]] = []  # disjoint spans already read, sorted (a text may hold thousands)
 
     def free(a: int, b: int) -> bool:
-        return all(b <= s or a >= e for s, e in taken)
+        i = bisect.bisect_left(taken, (a,))
+        return not (i > 0 and taken[i - 1][1] > a) and not (i < len(taken) and taken[i][0] < b)
 
     for m in _RANGE.finditer(text):
         low_unit = m.group(2) or m.group(4)
@@ -176,7 +179,7 @@ def quantities(text: str, *, inclusive_top_unit: bool = False) -> list[Bound]:
         if inclusive_top_unit:
             high += top_unit
         found.append(Bound(low, high, False, inclusive_top_unit, m.group(0).strip(), m.start(), m.end()))
-        taken.append((m.start(), m.end()))
+        bisect.insort(taken, (m.start(), m.end()))
     for m in _COMPARED.finditer(text):
         if not free(m.start(), m.end()):
             continue
@@ -189,7 +192,7 @@ def quantities(text: str, *, inclusive_top_unit: bool = False) -> list[Bound]:
             top = value + unit_days(m.group(3)) if inclusive_top_unit and not strict else value
             strict = strict or (inclusive_top_unit and not strict)
             found.append(Bound(high=top, high_strict=strict, phrase=m.group(0), start=m.start(), end=m.end()))
-        taken.append((m.start(), m.end()))
+        bisect.insort(taken, (m.start(), m.end()))
     for m in _POST.finditer(text):
         if not free(m.start(), m.end()):
             continue
@@ -201,13 +204,13 @@ def quantities(text: str, *, inclusive_top_unit: bool = False) -> list[Bound]:
             found.append(
                 Bound(high=top, high_strict=inclusive_top_unit, phrase=m.group(0), start=m.start(), end=m.end())
             )
-        taken.append((m.start(), m.end()))
+        bisect.insort(taken, (m.start(), m.end()))
     for pattern in (_PLUS, _AGO):
         for m in pattern.finditer(text):
             if free(m.start(), m.end()):
                 value = float(m.group(1)) * unit_days(m.group(2))
                 found.append(Bound(low=value, phrase=m.group(0), start=m.start(), end=m.end()))
-                taken.append((m.start(), m.end()))
+                bisect.insort(taken, (m.start(), m.end()))
     return sorted(found, key=lambda b: b.start)
 
 
@@ -257,6 +260,9 @@ _TIME_AFTER = re.compile(
 )
 
 
+_AGE_MENTIONED = re.compile(r"\bage[ds]?\b[^.;]{0,30}\d|(?<!\d)\d+\s*(?:years?|yrs?) (?:old|of age)")
+
+
 def ages(text: str) -> tuple[list[Fact], bool]:
     """Age limits stated for the participant; second value: an age is mentioned but couldn't be read."""
     if not _AGE_CUE.search(text) or _THIRD_PARTY.search(text) or _REPRODUCTIVE.search(text):
@@ -274,7 +280,7 @@ def ages(text: str) -> tuple[list[Fact], bool]:
             or re.search(r"\b(?:old|older|younger|of age)\b", b.phrase)
         ):
             facts.append(Fact("age", b.phrase, b.low, b.high, b.low_strict, b.high_strict))
-    unread = not facts and bool(re.search(r"\bage[ds]?\b[^.;]{0,30}\d|\d+\s*(?:years?|yrs?) (?:old|of age)", text))
+    unread = not facts and bool(_AGE_MENTIONED.search(text))
     return facts, unread
 
 

@@ -13,13 +13,15 @@ import re
 from dataclasses import dataclass
 
 _ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>=~|])")
+# The start of a header line; the rest of it is split in ``_header`` (a regex for the whole line,
+# "rest, then spaces and punctuation, then ': after'", backtracks cubically over long runs of spaces).
 _HEADER = re.compile(
     r"^[#*\s]*(?:(?:key|main|general|major|additional|other|specific|patient|participant)\s+)?"
     r"(?P<kind>inclusion|exclusion|eligibility|exclusionary|inclusionary)"
-    r"(?:\s+(?:criteria|criterion|conditions?))?\b(?P<rest>[^:]*?)\s*[:.*]*\s*(?P<after>:.*)?$",
+    r"(?:\s+(?:criteria|criterion|conditions?))?\b",
     re.IGNORECASE,
 )
-_CRITERIA_FOR = re.compile(r"^[#*\s]*criteria\s+for\s+(?P<kind>inclusion|exclusion)\b(?P<rest>[^:]*):?\s*$", re.I)
+_CRITERIA_FOR = re.compile(r"^[#*\s]*criteria\s+for\s+(?P<kind>inclusion|exclusion)\b(?P<rest>[^:]*+):?\s*$", re.I)
 _BULLET = re.compile(
     r"^(?P<indent>\s*)(?:[*\-•·▪◦‣●○]|\d{1,3}[.)]|\(\d{1,3}\)|[a-zA-Z][.)]|\([a-zA-Z]\)|\(?[ivxIVX]{1,4}[.)])\s+"
 )
@@ -61,6 +63,8 @@ def split(text: str) -> list[Line]:
         if not raw.strip():
             continue
         stripped = raw.strip().strip("*_").strip()
+        if not stripped:
+            continue  # a bare bullet or emphasis marker ("*", "__") states nothing
         header = _header(stripped)
         if header:
             section, group, after = header
@@ -72,6 +76,8 @@ def split(text: str) -> list[Line]:
         if bullet:
             indent = len(bullet.group("indent").expandtabs(4))
             body = raw[bullet.end() :].strip()
+            if not body:
+                continue  # an empty bullet
             while stack and stack[-1][0] >= indent:
                 stack.pop()
             parent = stack[-1][1] if stack else None
@@ -103,8 +109,9 @@ def _header(line: str) -> tuple[str, str | None, str] | None:
     if not match:
         return None
     kind = match.group("kind").lower()
-    rest = (match.group("rest") or "").strip(" -–:()*")
-    after = (match.group("after") or "").lstrip(":").strip()
+    rest, colon, after = line[match.end() :].partition(":")
+    rest = rest.rstrip().rstrip(".*").rstrip().strip(" -–:()*")
+    after = after.lstrip(": \t").strip() if colon and after.strip(":.* \t") else ""
     # "Inclusion in another trial within 30 days" is a criterion, not a header: a header says
     # "criteria" or ends with a colon.
     if (rest or after) and not re.search(r"criteri", line, re.I) and not line.rstrip().endswith(":"):

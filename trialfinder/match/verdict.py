@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..geo import nearest
-from ..models import DAYS_PER, age_in_days
+from ..models import DAYS_PER, SEXES, age_in_days, age_limit_problems
 from ..profiles import Profile
 from ..render.plain import age_range, status_label
 from ..seeds import knowledge
@@ -118,7 +118,7 @@ def structured_reasons(trial: Trial, profile: Profile) -> list[Reason]:
             Reason(
                 "age",
                 "unknown",
-                f"The registry's age limit is unreadable ({bound}); ask the study team.",
+                f"The registry's age limit can't be used ({bound}); ask the study team.",
                 bound,
                 "field",
             )
@@ -127,6 +127,9 @@ def structured_reasons(trial: Trial, profile: Profile) -> list[Reason]:
         check = rules.age(bound, profile)
         limits = age_range(trial.minimum_age, trial.maximum_age)
         reasons.append(_reason("age", check, f"ages {limits} (registry)", f"registry age limits: {limits}", "field"))
+    if trial.sex and trial.sex not in SEXES:
+        text = f"The registry's sex value {trial.sex!r} is not one trialfinder knows; ask the study team."
+        reasons.append(Reason("sex", "unknown", text, f"registry sex: {trial.sex}", "field"))
     if trial.sex in ("MALE", "FEMALE"):
         fact = Fact("sex", values=[trial.sex.lower()])
         who = "men / males" if trial.sex == "MALE" else "women / females"
@@ -149,13 +152,11 @@ def structured_reasons(trial: Trial, profile: Profile) -> list[Reason]:
 
 
 def _age_bound(trial: Trial) -> Fact | str | None:
-    try:
-        low = age_in_days(trial.minimum_age)
-        high = age_in_days(trial.maximum_age)
-    except ValueError as exc:
-        return str(exc)
-    if low is not None and 0 < low < 1:
-        return f"minimum age {trial.minimum_age!r} is implausible"
+    problems = age_limit_problems(trial.minimum_age, trial.maximum_age)
+    if problems:
+        return "; ".join(problems)
+    low = age_in_days(trial.minimum_age)
+    high = age_in_days(trial.maximum_age)
     if low is None and high is None:
         return None
     if high is not None:
@@ -461,7 +462,11 @@ def evaluate(trial: Trial, profile: Profile) -> TrialMatch:
     for criterion in trial.parsed.criteria:
         reasons += criterion_reasons(criterion, trial, profile)
     others = [c for c in trial.parsed.criteria if c.scope == "patient" and not c.facts and not c.unread]
-    if others:
+    if not trial.parsed.criteria:
+        # Nothing to read is not the same as nothing to meet.
+        text = "The registry lists no eligibility criteria for this trial; ask the study team what they are."
+        reasons.append(Reason("other", "unknown", text, "", "field"))
+    elif others:
         reasons.append(
             Reason(
                 "other",
@@ -522,6 +527,6 @@ def score(match: TrialMatch, profile: Profile) -> float:
     if match.nearest_site_km is not None:
         value += 30.0 * max(0.0, 1.0 - match.nearest_site_km / 2000.0)
     value -= 2.0 * sum(1 for r in match.reasons if r.result == "unknown" and r.criterion in ELIGIBILITY_KINDS)
-    if match.last_update:
+    if match.last_update and match.last_update[:4].isdigit():  # a malformed date earns nothing, breaks nothing
         value += min(10.0, max(0.0, (int(match.last_update[:4]) - 2015) * 1.0))
     return value
