@@ -195,9 +195,10 @@ def run_watch(
         since = None
         if watch.last_run_at and watch.profile_key == key:
             last = dt.datetime.fromisoformat(watch.last_run_at.replace("Z", "+00:00"))
-            since = (last - CHANGE_OVERLAP).strftime("%Y-%m-%dT%H:%M:%SZ")
+            # From the start of that hour: watches run together then share one search (see ``look``).
+            since = (last - CHANGE_OVERLAP).strftime("%Y-%m-%dT%H:00:00Z")
         states, current = look(cache, profile, shortlisted, since=since, memo=memo)
-        seen = seen_states(data, watch)
+        seen = seen_states(data, watch, None if since is None else [now.nct_id for now in current])
         news = compare(seen, current, shortlisted, config.REGISTRY_STUDY_URL)
         states = {nct: state for nct, state in states.items() if seen.get(nct) != state}  # write only changes
         if dry_run:
@@ -286,12 +287,11 @@ def look(
     rows += cache.get_rows(sorted(shortlisted - have))
     checked = [r for r in rows if r["status"] in OPEN_STATUSES or r["nct_id"] in shortlisted]
     noted = [r for r in rows if not (r["status"] in OPEN_STATUSES or r["nct_id"] in shortlisted)]
-    sites = cache.sites_for([r["nct_id"] for r in checked])
     current = [seen_unchecked(r) for r in noted]
     for row, trial in zip(checked, load_trials(cache, checked, memo), strict=True):
         digest = row["criteria_hash"]
         if not digest:  # stored before the cache kept the fingerprint
             raw = cache.get_record(row["nct_id"]) or {}
             digest = criteria_digest(Study.from_record(raw).eligibility_criteria if raw else "")
-        current.append(seen_now(evaluate(trial, profile), digest, near_sites(sites.get(trial.nct_id, []), profile)))
+        current.append(seen_now(evaluate(trial, profile), digest, near_sites(trial.sites, profile)))
     return {now.nct_id: now.state for now in current}, current

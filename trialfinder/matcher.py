@@ -79,7 +79,13 @@ def candidate_rows(
     expression = candidate_expression(profile)
     if not expression:
         return []
-    rows = cache.search_text(expression, statuses=statuses, changed_since=changed_since, ranked=False)
+    key = ("rows", expression, tuple(statuses), changed_since)
+    if memo is not None and key in memo:
+        rows = memo[key]  # watches with the same conditions, looking from the same time, share a search
+    else:
+        rows = cache.search_text(expression, statuses=statuses, changed_since=changed_since, ranked=False)
+        if memo is not None:
+            memo[key] = rows
     return [row for row in rows if is_candidate(row_targets(row, memo), row_names(row), profile)]
 
 

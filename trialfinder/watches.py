@@ -16,7 +16,7 @@ sending them is ``digest.py``'s job.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -263,9 +263,18 @@ def watch_profile(data: UserData, watch: Watch, as_of: Any) -> tuple[Profile, Pa
     return build({**(watch.profile_fields or {}), "as_of": as_of}, source=f"watch {watch.name}"), None
 
 
-def seen_states(data: UserData, watch: Watch) -> dict[str, State]:
+def seen_states(data: UserData, watch: Watch, nct_ids: Collection[str] | None = None) -> dict[str, State]:
+    """What the watch last saw of each trial (only of ``nct_ids`` if given: a nightly run looks at few)."""
+    sql = "SELECT nct_id, state FROM watch_seen WHERE watch_id = ?"
     with data.errors("read"):
-        rows = data.db.execute("SELECT nct_id, state FROM watch_seen WHERE watch_id = ?", [watch.id]).fetchall()
+        if nct_ids is None:
+            rows = data.db.execute(sql, [watch.id]).fetchall()
+        else:
+            ids, rows = sorted(nct_ids), []
+            for i in range(0, len(ids), 500):
+                chunk = ids[i : i + 500]
+                marks = ",".join("?" * len(chunk))
+                rows += data.db.execute(f"{sql} AND nct_id IN ({marks})", [watch.id, *chunk]).fetchall()
     return {nct: State.from_json(state) for nct, state in rows}
 
 
