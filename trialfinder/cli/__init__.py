@@ -15,7 +15,7 @@ from __future__ import annotations
 import click
 
 from .. import __version__
-from . import matching, trials, watching, work
+from . import matching, serve, trials, watching, work
 from .options import TrialFinderGroup
 
 
@@ -44,5 +44,6 @@ for command in (
     work.restore,
     watching.watch,
     watching.digest,
+    serve.serve,
 ):
     cli.add_command(command)
