@@ -15,7 +15,7 @@ from typing import Any
 import jinja2
 
 from .. import config
-from ..match.verdict import ELIGIBILITY_KINDS
+from ..match.verdict import ELIGIBILITY_KINDS, TrialMatch
 from ..profiles import Profile
 from ..shortlists import Item
 from ..trust import disclaimer as trust_disclaimer
@@ -83,6 +83,28 @@ def trial_view(item: Item) -> dict[str, Any]:
         "summary": m.summary,
         "trial_status": status_label(m.status),
         "record_updated": item.study.last_update_post_date if item.study else None,
+        **reason_rows(m),
+        "sites": [
+            {
+                "where": site_text(s),
+                "status": status_label(s.status) if s.status else "",
+                "contacts": contact_lines(s.contacts),
+            }
+            for s in item.sites
+        ],
+        "study_contacts": contact_lines(item.central_contacts),
+        "signals": [trust_label(s) for s in m.trust.signals if s.name in CONFIDENT],
+        "other_signals": [trust_label(s) for s in m.trust.signals if s.name not in CONFIDENT],
+        "warnings": [{"text": w.text, "evidence": w.evidence} for w in m.trust.warnings],
+        "questions": questions_for(m),
+    }
+    return view
+
+
+def reason_rows(m: TrialMatch) -> dict[str, list[dict[str, Any]]]:
+    """The criterion checklist of ``explain`` as rows (``checklist``), and whether the trial is open
+    and near (``availability``): shared by the HTML export and the web app's trial page."""
+    return {
         "checklist": [
             {
                 "mark": MARKS[r.result][0],
@@ -100,24 +122,10 @@ def trial_view(item: Item) -> dict[str, Any]:
             {
                 "mark": MARKS[r.result][0],
                 "result": MARKS[r.result][1],
-                "criterion": {"status": "open now?", "distance": "distance"}[r.criterion],
+                "criterion": {"status": "Open now?", "distance": "Distance"}[r.criterion],
                 "text": r.text,
             }
             for r in m.reasons
             if r.criterion in ("status", "distance")
         ],
-        "sites": [
-            {
-                "where": site_text(s),
-                "status": status_label(s.status) if s.status else "",
-                "contacts": contact_lines(s.contacts),
-            }
-            for s in item.sites
-        ],
-        "study_contacts": contact_lines(item.central_contacts),
-        "signals": [trust_label(s) for s in m.trust.signals if s.name in CONFIDENT],
-        "other_signals": [trust_label(s) for s in m.trust.signals if s.name not in CONFIDENT],
-        "warnings": [{"text": w.text, "evidence": w.evidence} for w in m.trust.warnings],
-        "questions": questions_for(m),
     }
-    return view

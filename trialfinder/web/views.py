@@ -12,11 +12,11 @@ from typing import Any
 
 from .. import config
 from ..geo import distance_km, site_may_recruit
-from ..match.verdict import ELIGIBILITY_KINDS, TrialMatch
+from ..match.verdict import TrialMatch
 from ..models import Study
 from ..profiles import Profile
 from ..render.digest import grouped
-from ..render.html import MARKS, SECTIONS
+from ..render.html import reason_rows
 from ..render.matching import VERDICT_LABELS, questions_for
 from ..render.plain import SEX_LABELS, age_range, phases_label, status_label, unescape_markdown
 from ..render.shortlist import contact_lines
@@ -62,33 +62,13 @@ def result_view(m: TrialMatch) -> dict[str, Any]:
 
 def checklist(m: TrialMatch) -> dict[str, Any]:
     """The criterion checklist of ``explain``, as rows."""
+    rows = reason_rows(m)
     return {
         "verdict": m.verdict,
         "verdict_label": VERDICT_LABELS[m.verdict],
         "summary": m.summary,
-        "rows": [
-            {
-                "mark": MARKS[r.result][0],
-                "result": MARKS[r.result][1],
-                "result_class": r.result,
-                "criterion": r.criterion.replace("_", " "),
-                "text": r.text,
-                "source": r.source if r.section in ("inclusion", "exclusion", "unknown") else "",
-                "section": SECTIONS.get(r.section, ""),
-            }
-            for r in m.reasons
-            if r.criterion in ELIGIBILITY_KINDS
-        ],
-        "availability": [
-            {
-                "mark": MARKS[r.result][0],
-                "result": MARKS[r.result][1],
-                "criterion": {"status": "Open now?", "distance": "Distance"}[r.criterion],
-                "text": r.text,
-            }
-            for r in m.reasons
-            if r.criterion in ("status", "distance")
-        ],
+        "rows": rows["checklist"],
+        "availability": rows["availability"],
         "not_checked": next((r.text for r in m.reasons if r.criterion == "other"), ""),
     }
 
