@@ -24,9 +24,11 @@ Tables
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import datetime as dt
 import json
+import multiprocessing
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
@@ -268,23 +270,15 @@ class Cache:
         with self.errors("read"):
             if self.db.execute("SELECT count(*) FROM records").fetchone()[0] < at:
                 return False
-            tables = {"record": "records r", "criteria": "criteria r", "trust": "trust r"}
-            columns = {"record": "r.raw", "criteria": "r.parsed", "trust": "r.data"}
-            picked = {
-                kind: [
-                    _plain(self.codec, blob)
-                    for (blob,) in self.db.execute(
-                        f"SELECT {columns[kind]} FROM {tables[kind]} ORDER BY random() LIMIT ?", [samples]
-                    )
-                ]
-                for kind in KINDS
-            }
-        trained = {kind: train(kind, picked[kind]) for kind in KINDS if picked[kind]}
+            if str(self.path) == ":memory:":
+                trained = _sample_and_train(self.db.conn, self.codec, samples)
+            else:
+                trained = _train_elsewhere(self.path, samples)
         with self.transaction():
-            for kind, data in trained.items():
+            for kind, (data, n) in trained.items():
                 self.db.execute(
                     "INSERT INTO dictionaries (kind, data, samples, created_at) VALUES (?, ?, ?, ?)",
-                    [kind, data, len(picked[kind]), utcnow()],
+                    [kind, data, n, utcnow()],
                 )
         self.codec = self._load_codec()
         for table, column, kind in (("records", "raw", "record"), ("criteria", "parsed", "criteria"),
@@ -728,6 +722,41 @@ _ROW_COLUMNS = (
 )
 # The same, named through the table (the full-text index has columns of the same names).
 _STUDY_COLUMNS = ", ".join(f"studies.{c.strip()}" for c in _ROW_COLUMNS.split(","))
+
+
+def _sample_and_train(conn: sqlite3.Connection, codec: Codec, samples: int) -> dict[str, tuple[bytes, int]]:
+    """A dictionary per kind trained from a random sample of what is stored: kind → (bytes, samples used)."""
+    tables = {"record": ("records", "raw"), "criteria": ("criteria", "parsed"), "trust": ("trust", "data")}
+    trained = {}
+    for kind in KINDS:
+        table, column = tables[kind]
+        sql = f"SELECT {column} FROM {table} ORDER BY random() LIMIT ?"
+        picked = [_plain(codec, blob) for (blob,) in conn.execute(sql, [samples])]
+        if picked:
+            trained[kind] = (train(kind, picked), len(picked))
+    return trained
+
+
+def _train_from_file(path: str, samples: int) -> dict[str, tuple[bytes, int]]:
+    """``_sample_and_train`` in a child process, reading the cache file on its own connection."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
+    try:
+        rows = conn.execute("SELECT id, kind, data FROM dictionaries").fetchall()
+        return _sample_and_train(conn, Codec({i: (kind, data) for i, kind, data in rows}), samples)
+    finally:
+        conn.close()
+
+
+def _train_elsewhere(path: Path, samples: int) -> dict[str, tuple[bytes, int]]:
+    """Training holds the samples and zstd's working tables (~100 MB) at once; in a short-lived
+    process that memory goes back to the system instead of staying with a long import."""
+    context = multiprocessing.get_context("spawn")
+    try:
+        with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+            return pool.submit(_train_from_file, str(path.resolve()), samples).result()
+    except (OSError, concurrent.futures.process.BrokenProcessPool):
+        # No child process to be had (a locked-down machine): train here instead.
+        return _train_from_file(str(path.resolve()), samples)
 
 
 def _plain(codec: Codec, stored: bytes | str) -> bytes:

@@ -28,7 +28,7 @@ from .errors import CacheError
 KINDS = ("record", "criteria", "trust")
 # Train once this many records are stored; sample this many; dictionary sizes in bytes.
 TRAIN_AT = 2000
-SAMPLES = 2000
+SAMPLES = 1000
 DICT_SIZE = {"record": 112 * 1024, "criteria": 64 * 1024, "trust": 16 * 1024}
 ZLIB_LEVEL = 3
 # Records are compressed in the import's worker processes, so a slower, tighter level costs
