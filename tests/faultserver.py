@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from records import nct_of
+
 PREFIX = "/api/v2"
 VERSION = {"apiVersion": "2.0.5", "dataTimestamp": "2026-11-21T09:00:03"}
 HTML_503 = "<html><head><title>503 Service Unavailable</title></head><body><h1>Busy</h1></body></html>"
@@ -125,10 +127,6 @@ class _State:
     queued: list[_Planned] = field(default_factory=list)
     by_number: dict[int, Fault] = field(default_factory=dict)
     persistent: list[_Planned] = field(default_factory=list)
-
-
-def nct_of(record: dict[str, Any]) -> str:
-    return record["protocolSection"]["identificationModule"]["nctId"]
 
 
 def encode_token(offset: int) -> str:

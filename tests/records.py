@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 from typing import Any
 
 CRITERIA = """Inclusion Criteria:
@@ -126,3 +128,35 @@ def page(studies: list[dict[str, Any]], next_token: str | None = None, total: in
     if total is not None:
         body["totalCount"] = total
     return body
+
+
+def nct_of(record: dict[str, Any]) -> str:
+    return record["protocolSection"]["identificationModule"]["nctId"]
+
+
+def write_records(folder: Path, records: list[dict[str, Any]]) -> Path:
+    """One ``<NCT id>.json`` file per record in ``folder`` (made if needed), as `trialfinder import` reads them."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for record in records:
+        (folder / f"{nct_of(record)}.json").write_text(json.dumps(record), encoding="utf-8")
+    return folder
+
+
+# Record text that must come out escaped wherever it is shown.
+TRICKY_TITLE = 'Cells & "hope" <script>alert(1)</script> for SCI'
+
+
+def shortlist_trials() -> list[dict[str, Any]]:
+    """Three trials for shortlist tests: chronic SCI, acute SCI, and one whose title and site need escaping."""
+    return [
+        study(
+            "NCT01000001", title="Walking after SCI", criteria="Inclusion Criteria:\n\n* At least 12 months post-injury"
+        ),
+        study("NCT01000002", title="Acute SCI drug", criteria="Inclusion Criteria:\n\n* Within 72 hours of injury"),
+        study(
+            "NCT01000003",
+            title=TRICKY_TITLE,
+            criteria="Inclusion Criteria:\n\n* Adults",
+            locations=[site("Clinique <Lac> & Co", city="Lausanne", lat=46.52, lon=6.63)],
+        ),
+    ]

@@ -14,7 +14,6 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import trustme
@@ -22,7 +21,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from click.testing import CliRunner
 
-from records import changed, page, site, study
+from records import changed, page, site, study, write_records
 from trialfinder.cli import cli
 from trialfinder.digest import run_lock
 from trialfinder.errors import InputError, UserDataError
@@ -73,16 +72,6 @@ def smtp(monkeypatch):
     monkeypatch.setenv("TRIALFINDER_SMTP_FROM", "trialfinder@example.org")
     yield inbox
     controller.stop()
-
-
-def write_records(folder: Path, records: list[dict]) -> None:
-    folder.mkdir(exist_ok=True)
-    for r in records:
-        (folder / f"{r['protocolSection']['identificationModule']['nctId']}.json").write_text(json.dumps(r))
-
-
-def nct(record: dict) -> str:
-    return record["protocolSection"]["identificationModule"]["nctId"]
 
 
 A = study("NCT01000001", title="Walking <after> SCI & more", criteria="Inclusion Criteria:\n\n* 12 months post-injury")

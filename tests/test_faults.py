@@ -32,8 +32,8 @@ import pytest
 from click.testing import CliRunner
 
 import faultserver as fs
-from faultserver import FaultServer, encode_token, listing, nct_of
-from records import changed, study
+from faultserver import FaultServer, encode_token, listing
+from records import changed, nct_of, study, write_records
 from trialfinder.api import Client, RetryPolicy
 from trialfinder.cache import Cache, fts_expression
 from trialfinder.cli import cli
@@ -63,13 +63,6 @@ def retitled(record: dict[str, Any], title: str, **changes: Any) -> dict[str, An
     new = changed(record, **changes)
     new["protocolSection"]["identificationModule"]["briefTitle"] = title
     return new
-
-
-def write_records(folder: Path, records: list[dict[str, Any]]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for record in records:
-        (folder / f"{nct_of(record)}.json").write_text(json.dumps(record))
-    return folder
 
 
 def run(*args: str):

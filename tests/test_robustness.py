@@ -22,7 +22,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from records import site, study
+from records import site, study, write_records
 from trialfinder.cli import cli
 from trialfinder.match.criteria import Parsed, parse
 
@@ -50,17 +50,6 @@ def one_line_error(result, *fragments: str) -> str:
     for fragment in fragments:
         assert fragment in lines[0], (fragment, lines[0])
     return lines[0]
-
-
-def nct(record: dict[str, Any]) -> str:
-    return record["protocolSection"]["identificationModule"]["nctId"]
-
-
-def write_records(folder: Path, records: list[dict[str, Any]]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for r in records:
-        (folder / f"{nct(r)}.json").write_text(json.dumps(r), encoding="utf-8")
-    return folder
 
 
 # -- the criteria parser -----------------------------------------------------------------------------

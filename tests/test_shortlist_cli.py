@@ -15,13 +15,12 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from records import changed, page, site, study
+from records import TRICKY_TITLE, changed, nct_of, page, shortlist_trials, study, write_records
 from trialfinder.cli import cli
 
 API = "https://ctgov.test/api/v2"
 LIST = re.compile(r"https://ctgov\.test/api/v2/studies\?.*")
 VERSION = {"apiVersion": "2.0.5", "dataTimestamp": "2026-11-21T09:00:03"}
-TRICKY_TITLE = 'Cells & "hope" <script>alert(1)</script> for SCI'
 
 
 def run(*args: str, input: str | None = None):
@@ -41,24 +40,9 @@ def fails_cleanly(result, *words: str) -> None:
 
 @pytest.fixture
 def records(tmp_path):
-    folder = tmp_path / "in"
-    folder.mkdir()
-    items = [
-        study(
-            "NCT01000001", title="Walking after SCI", criteria="Inclusion Criteria:\n\n* At least 12 months post-injury"
-        ),
-        study("NCT01000002", title="Acute SCI drug", criteria="Inclusion Criteria:\n\n* Within 72 hours of injury"),
-        study(
-            "NCT01000003",
-            title=TRICKY_TITLE,
-            criteria="Inclusion Criteria:\n\n* Adults",
-            locations=[site("Clinique <Lac> & Co", city="Lausanne", lat=46.52, lon=6.63)],
-        ),
-    ]
-    for r in items:
-        (folder / f"{r['protocolSection']['identificationModule']['nctId']}.json").write_text(json.dumps(r))
-    assert run("import", str(folder)).exit_code == 0
-    return {r["protocolSection"]["identificationModule"]["nctId"]: r for r in items}
+    items = shortlist_trials()
+    assert run("import", str(write_records(tmp_path / "in", items))).exit_code == 0
+    return {nct_of(r): r for r in items}
 
 
 @pytest.fixture

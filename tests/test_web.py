@@ -19,13 +19,12 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=".*httpx2")
     from starlette.testclient import TestClient
 
-from records import changed, site, study
+from records import TRICKY_TITLE, changed, nct_of, shortlist_trials, write_records
 from trialfinder import config
 from trialfinder.cli import cli
 from trialfinder.web import create_app
 from trialfinder.web.security import CSRF_COOKIE
 
-TRICKY_TITLE = 'Cells & "hope" <script>alert(1)</script> for SCI'
 PROFILE = {
     "conditions": "spinal cord injury",
     "age": "36",
@@ -44,24 +43,9 @@ def run(*args: str):
 
 @pytest.fixture
 def records(tmp_path):
-    folder = tmp_path / "in"
-    folder.mkdir()
-    items = [
-        study(
-            "NCT01000001", title="Walking after SCI", criteria="Inclusion Criteria:\n\n* At least 12 months post-injury"
-        ),
-        study("NCT01000002", title="Acute SCI drug", criteria="Inclusion Criteria:\n\n* Within 72 hours of injury"),
-        study(
-            "NCT01000003",
-            title=TRICKY_TITLE,
-            criteria="Inclusion Criteria:\n\n* Adults",
-            locations=[site("Clinique <Lac> & Co", city="Lausanne", lat=46.52, lon=6.63)],
-        ),
-    ]
-    for r in items:
-        (folder / f"{r['protocolSection']['identificationModule']['nctId']}.json").write_text(json.dumps(r))
-    run("import", str(folder))
-    return {r["protocolSection"]["identificationModule"]["nctId"]: r for r in items}
+    items = shortlist_trials()
+    run("import", str(write_records(tmp_path / "in", items)))
+    return {nct_of(r): r for r in items}
 
 
 @pytest.fixture
