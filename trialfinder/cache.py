@@ -25,14 +25,12 @@ Tables
 from __future__ import annotations
 
 import concurrent.futures
-import contextlib
 import datetime as dt
 import json
 import multiprocessing
 import re
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -42,7 +40,7 @@ from sqlite_utils.migrations import Migrations
 
 from .codec import KINDS, SAMPLES, TRAIN_AT, Codec, train
 from .errors import CacheError
-from .sqlitefile import Wording, migrate, sqlite_errors, use_wal, write_transaction
+from .sqlitefile import SQLiteFile, Wording, migrate, use_wal
 
 FTS_COLUMNS = ("title", "conditions", "interventions", "keywords", "summary", "eligibility")
 # Column weights for bm25 ranking, in FTS_COLUMNS order.
@@ -50,6 +48,8 @@ FTS_WEIGHTS = (8.0, 6.0, 3.0, 3.0, 1.0, 0.5)
 
 _WORD = re.compile(r"\w+")
 
+# Where each kind of compressed blob is kept: table and column.
+BLOBS = {"record": ("records", "raw"), "criteria": ("criteria", "parsed"), "trust": ("trust", "data")}
 migrations = Migrations("trialfinder-cache")
 WORDING = Wording(
     name="the cache",
@@ -214,8 +214,10 @@ class QueryRecord:
     resume_started_at: str | None
 
 
-class Cache:
+class Cache(SQLiteFile):
     """The cache database. Open it with ``Cache(path)`` or ``Cache.memory()``."""
+
+    wording = WORDING
 
     def __init__(self, path: str | Path, *, timeout: float = 60.0):
         self.path = Path(path)
@@ -281,13 +283,13 @@ class Cache:
                     [kind, data, n, utcnow()],
                 )
         self.codec = self._load_codec()
-        for table, column, kind in (("records", "raw", "record"), ("criteria", "parsed", "criteria"),
-                                    ("trust", "data", "trust")):  # fmt: skip
-            self._recompress(table, column, kind, batch)
+        for kind in KINDS:
+            self._recompress(kind, batch)
         return True
 
-    def _recompress(self, table: str, column: str, kind: str, batch: int) -> None:
+    def _recompress(self, kind: str, batch: int) -> None:
         """Repack blobs not yet using the current dictionary, a batch per transaction."""
+        table, column = BLOBS[kind]
         last = -1
         while True:
             with self.errors("read"):
@@ -310,27 +312,6 @@ class Cache:
 
     def unpack_record(self, blob: bytes) -> dict[str, Any]:
         return json.loads(self.codec.unpack(blob))
-
-    def close(self) -> None:
-        self.db.close()
-
-    def __enter__(self) -> Cache:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    # -- transactions and errors -------------------------------------------
-
-    def errors(self, doing: str) -> AbstractContextManager[None]:
-        """Turn SQLite failures into one-line ``CacheError``s that say what to do."""
-        return sqlite_errors(self.path, doing, WORDING)
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[Cache]:
-        """One write transaction; committed at the end, rolled back on any error."""
-        with write_transaction(self.db.conn, self.errors):
-            yield self
 
     # -- studies: writes (inside a transaction) -----------------------------
 
@@ -403,18 +384,7 @@ class Cache:
 
     def get_trust(self, nct_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
         """Trust findings by NCT id: (rules version, JSON)."""
-        out: dict[str, tuple[str, str]] = {}
-        with self.errors("read"):
-            for chunk in _chunks(list(nct_ids), 500):
-                marks = ",".join("?" * len(chunk))
-                for nct_id, version, data in self.db.execute(
-                    f"SELECT s.nct_id, t.version, t.data FROM studies s JOIN trust t ON t.id = s.id "
-                    f"WHERE s.nct_id IN ({marks})",
-                    chunk,
-                ):
-                    # Rows stored before trust findings were compressed are plain JSON text.
-                    out[nct_id] = (version, data if isinstance(data, str) else self.codec.unpack(data).decode("utf-8"))
-        return out
+        return self._derived("trust", nct_ids)
 
     def put_criteria(self, entries: Sequence[tuple[int, str, str]]) -> None:
         """Parsed criteria as (study id, parser version, JSON); stored compressed (they repeat the criteria text)."""
@@ -584,16 +554,22 @@ class Cache:
 
     def get_criteria(self, nct_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
         """Parsed criteria by NCT id: (parser version, JSON). Studies never parsed are missing."""
+        return self._derived("criteria", nct_ids)
+
+    def _derived(self, kind: str, nct_ids: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """What was derived from each study (``criteria`` or ``trust``) by NCT id: (version, JSON)."""
+        table, column = BLOBS[kind]
         out: dict[str, tuple[str, str]] = {}
         with self.errors("read"):
             for chunk in _chunks(list(nct_ids), 500):
                 marks = ",".join("?" * len(chunk))
-                for nct_id, version, parsed in self.db.execute(
-                    f"SELECT s.nct_id, c.version, c.parsed FROM studies s JOIN criteria c ON c.id = s.id "
+                for nct_id, version, blob in self.db.execute(
+                    f"SELECT s.nct_id, d.version, d.{column} FROM studies s JOIN {table} d ON d.id = s.id "
                     f"WHERE s.nct_id IN ({marks})",
                     chunk,
                 ):
-                    out[nct_id] = (version, self.codec.unpack(parsed).decode("utf-8"))
+                    # Rows stored before they were compressed are plain JSON text.
+                    out[nct_id] = (version, _plain(self.codec, blob).decode("utf-8"))
         return out
 
     def stale_derived(self, criteria_version: str, trust_version: str) -> list[int]:
@@ -726,10 +702,9 @@ _STUDY_COLUMNS = ", ".join(f"studies.{c.strip()}" for c in _ROW_COLUMNS.split(",
 
 def _sample_and_train(conn: sqlite3.Connection, codec: Codec, samples: int) -> dict[str, tuple[bytes, int]]:
     """A dictionary per kind trained from a random sample of what is stored: kind → (bytes, samples used)."""
-    tables = {"record": ("records", "raw"), "criteria": ("criteria", "parsed"), "trust": ("trust", "data")}
     trained = {}
     for kind in KINDS:
-        table, column = tables[kind]
+        table, column = BLOBS[kind]
         sql = f"SELECT {column} FROM {table} ORDER BY random() LIMIT ?"
         picked = [_plain(codec, blob) for (blob,) in conn.execute(sql, [samples])]
         if picked:

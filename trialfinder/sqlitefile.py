@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar, Self
 
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
@@ -94,3 +95,31 @@ def write_transaction(
             conn.rollback()
             raise
         conn.commit()
+
+
+class SQLiteFile:
+    """What the cache and the user database have in common once open: closing, one-line errors
+    worded for that file, and all-or-nothing write transactions."""
+
+    wording: ClassVar[Wording]
+    path: Path
+    db: sqlite_utils.Database
+
+    def close(self) -> None:
+        self.db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def errors(self, doing: str) -> AbstractContextManager[None]:
+        """Turn SQLite failures into one-line ``CacheError``s that say what to do."""
+        return sqlite_errors(self.path, doing, self.wording)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Self]:
+        """One write transaction: committed at the end; on any error (or a full disk), nothing is changed."""
+        with write_transaction(self.db.conn, self.errors):
+            yield self

@@ -25,8 +25,6 @@ import json
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterator
-from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +33,7 @@ import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
 from .errors import CacheError, UserDataError
-from .sqlitefile import Wording, migrate, sqlite_errors, use_wal, write_transaction
+from .sqlitefile import SQLiteFile, Wording, migrate, use_wal
 
 BACKUP_FORMAT = "trialfinder-userdata"
 BACKUP_VERSION = 1
@@ -214,8 +212,10 @@ class Event:
     nct_id: str
 
 
-class UserData:
+class UserData(SQLiteFile):
     """The user database. ``UserData(path)`` opens it (creating it if needed) and migrates it."""
+
+    wording = WORDING
 
     def __init__(self, path: str | Path, *, timeout: float = 60.0):
         self.path = Path(path)
@@ -233,24 +233,6 @@ class UserData:
             self.db.execute("PRAGMA synchronous=FULL")
             self.db.execute("PRAGMA foreign_keys=ON")
             migrate(self.db, migrations)
-
-    def close(self) -> None:
-        self.db.close()
-
-    def __enter__(self) -> UserData:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
-
-    def errors(self, doing: str) -> AbstractContextManager[None]:
-        return sqlite_errors(self.path, doing, WORDING)
-
-    @contextlib.contextmanager
-    def transaction(self) -> Iterator[UserData]:
-        """All or nothing: on any error (or a full disk), nothing is changed."""
-        with write_transaction(self.db.conn, self.errors):
-            yield self
 
     # -- patients ---------------------------------------------------------------
 
