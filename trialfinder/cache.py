@@ -627,6 +627,14 @@ class Cache(SQLiteFile):
                 )
             )
 
+    def freshness(self) -> dict[str, Any]:
+        """How many studies, the newest fetch and the registry's newest data timestamp (what a page shows)."""
+        with self.errors("read"):
+            n, newest, stamp = self.db.execute(
+                "SELECT count(*), max(fetched_at), max(data_timestamp) FROM studies"
+            ).fetchone()
+        return {"studies": n, "newest_fetch": newest, "data_timestamp": stamp}
+
     def info(self) -> dict[str, Any]:
         """Counts, size on disk, data timestamp and fetch times."""
         with self.errors("read"):
