@@ -311,7 +311,8 @@ def trial_page(web: Web, request: Request) -> Response:
         trust = with_staleness(assess_trust(study), study.overall_status, study.status_verified_date, dt.date.today())
         checked = None
         if form.profile is not None:
-            reparse_stale(cache)
+            # As `trialfinder explain`: a stale parse of this one trial is redone as it is loaded,
+            # so there is no need to walk the whole cache for stale parses on every page.
             checked = explain(cache, form.profile, nct_id)
             trust = checked.trust
         freshness = web.freshness(cache)
