@@ -240,3 +240,27 @@ def test_db_option_and_env_choose_the_cache_file(tmp_path, monkeypatch):
 
 def test_version():
     assert run("--version").stdout.startswith("trialfinder, version ")
+
+
+@pytest.mark.parametrize(
+    ("args", "says", "help_of"),
+    [
+        (("search", "--limit", "abc"), "'--limit': 'abc' is not a valid integer", "trialfinder search"),
+        (("serve", "--port", "99999"), "'--port': 99999 is not in the range", "trialfinder serve"),
+        (("match", "--wat"), "No such option '--wat'", "trialfinder match"),
+        (("shortlist", "status"), "Missing argument 'PATIENT'", "trialfinder shortlist status"),
+        (("nosuch",), "No such command 'nosuch'", "trialfinder"),
+    ],
+)
+def test_a_wrong_option_or_value_is_one_line_naming_it_and_where_help_is(args, says, help_of):
+    result = CliRunner().invoke(cli, list(args), prog_name="trialfinder")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("Error: ") and says in lines[0] and f"See `{help_of} --help`." in lines[0]
+
+
+def test_a_group_named_without_a_command_still_shows_its_help():
+    result = CliRunner().invoke(cli, ["patient"])
+    assert "Commands:" in result.output and "add" in result.output

@@ -26,12 +26,23 @@ from ..userdata import UserData
 STATUS_CHOICES = [s.lower().replace("_", "-") for s in STATUSES]
 
 
+class _UsageLine(click.ClickException):
+    """A wrong option or value, said in one line (click's own shows the usage text first)."""
+
+    exit_code = 2
+
+
 class TrialFinderGroup(click.Group):
-    """Turns library errors into one clear line and a non-zero exit, never a traceback."""
+    """Turns library errors and wrong options into one clear line and a non-zero exit, never a traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:
+            raise  # a group named without a command: its help is the answer
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx else ctx.command_path
+            raise _UsageLine(f"{exc.format_message()} See `{where} --help`.") from None
         except NetworkError as exc:
             raise click.ClickException(
                 f"can't reach the registry: {exc}. Check the connection or --api-url, "
