@@ -62,6 +62,9 @@ SINGLE_ARM = {"allocation": "NA", "interventionModel": "SINGLE_GROUP", "maskingI
         "Patients will pay for procedures, and no randomization will occur.",
         "Participants are responsible for the cost of the cell treatment.",
         "The treatment is provided at the patient's expense.",
+        "Willing to buy the supplement for $30 before the first visit.",
+        "Participants must purchase the study device.",
+        "The price of the program, $645, covers weekly education sessions.",
     ],
 )
 def test_participant_pays_fires(text):
@@ -79,6 +82,10 @@ def test_participant_pays_fires(text):
         "Endoscopic surgery has less trauma and less cost.",
         "There is no cost to participants for study visits.",
         "Participants will be compensated for their time.",
+        "The study will buy the devices for all sites.",
+        "The price of the treatment is covered by the study.",
+        "Participants will handle their own food preparation and purchases.",
+        "Subjects must be willing to comply with all study visits.",
     ],
 )
 def test_ordinary_cost_wording_does_not(text):
