@@ -341,3 +341,141 @@ def test_menopause_window_is_not_an_age():
 def test_neurological_deficit():
     assert one("Functional neurological deficit evident during neurological exam", "deficit", "exclusion")
     assert facts("Progressive neurological deficit", "deficit", "exclusion") == []
+
+
+# -- regressions found by the external TrialGPT check ----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Subjects who have an acute or recent (within 6 months) myocardial infarction or unstable angina",
+        "Acute (< 3 months) myocardial infarction",
+        "Subjects with stroke and an acute or recent (within 6 months) myocardial infarction",
+        "Stroke patients with a myocardial infarction within 6 months",
+        "Stroke within 6 months of cardiac surgery",
+        "Cancer diagnosed within 5 years",
+        "Within 6 months of diagnosis of cancer",
+        "Chronic (> 6 months) low back pain",
+    ],
+)
+def test_windows_about_another_condition_are_not_time_since_onset(text):
+    assert facts(text, "time") == []
+    assert facts(text, "time", "exclusion") == []
+
+
+def test_a_window_before_the_condition_it_belongs_to_still_counts():
+    assert one("Recent (< 6 months) stroke", "time", "exclusion").event == "stroke"
+    assert one("History of stroke (within 6 months) or myocardial infarction", "time", "exclusion").event == "stroke"
+    assert one("Stroke within 6 months before randomisation", "time", "exclusion").event == "stroke"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Absence of other potential causes of stroke",
+        "No other causes of stroke",
+        "No risk factors for stroke",
+        "No signs of spinal cord injury",
+        "No complications of traumatic brain injury",
+        "Without mimics of stroke",
+        "No more than 2 strokes",
+        "No hemorrhagic stroke",
+    ],
+)
+def test_negation_of_something_about_the_condition_is_not_negating_the_condition(text):
+    fact = one(text, "condition")
+    assert fact.negated and fact.qualified  # conservative: never read as "no <condition>"
+
+
+@pytest.mark.parametrize(
+    "text", ["Other potential causes of stroke", "Risk factors for stroke", "Stroke mimics or signs of stroke"]
+)
+def test_mentions_about_something_else_than_having_the_condition_are_qualified(text):
+    fact = one(text, "condition", "exclusion")
+    assert not fact.negated and fact.qualified
+
+
+def test_plain_negations_of_the_condition_stay_plain():
+    for text in ["No history of stroke", "No prior stroke", "Without a known diagnosis of stroke", "No stroke or SCI"]:
+        found = facts(text, "condition")
+        assert found and all(f.negated and not f.qualified for f in found), (text, found)
+    found = facts("Neurological disease other than stroke or spinal cord injury", "condition", "exclusion")
+    assert len(found) == 2 and all(f.negated for f in found)
+
+
+def test_menopause_status_does_not_hide_an_explicit_age_range():
+    fact = one("Postmenopausal female, 55-75 years old", "age")
+    assert (fact.low, fact.high) == (pytest.approx(55 * YEAR), pytest.approx(76 * YEAR))
+    assert facts("Postmenopausal women within 2 years of menopause", "age") == []
+    assert facts("Women 18-45 years old of childbearing potential must use contraception", "age") == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Female patients have adequate birth-control method",
+        "Female patients have adequate birth control method",
+        "Female patients of child bearing potential",
+        "Female patients who are breast feeding",
+    ],
+)
+def test_rules_about_contraception_are_not_sex_limits_whatever_the_spelling(text):
+    assert facts(text, "sex") == []
+    assert facts(text.replace("patients", "patients aged 18 to 45 years"), "age") == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Female subjects diagnosed with KD 12 years of age and older.",
+        "Stroke patients aged 18 years and older",
+        "Patients with spinal cord injury, 18 years old or older",
+        "Diagnosed with MS, aged 18 to 60 years",
+    ],
+)
+def test_an_age_is_not_also_a_time_since_onset(text):
+    assert facts(text, "time") == []
+    assert len(facts(text, "age")) == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "low", "high"),
+    [
+        ("age between 18 and 65", 18 * YEAR, 66 * YEAR),
+        ("Age 18-65", 18 * YEAR, 66 * YEAR),
+        ("Age >= 18", 18 * YEAR, None),
+        ("Age 18+", 18 * YEAR, None),
+        ("aged 18-90, both sexes", 18 * YEAR, 91 * YEAR),
+        ("Age: 40 to 75", 40 * YEAR, 76 * YEAR),
+        ("Age < 80", None, 80 * YEAR),
+        ("Aged 18 or older", 18 * YEAR, None),
+        ("Age ≥ 18 and ≤ 75", 18 * YEAR, 76 * YEAR),
+    ],
+)
+def test_ages_without_a_unit_when_age_introduces_the_numbers(text, low, high):
+    fact = one(text, "age")
+    assert fact.low == pytest.approx(low) if low is not None else fact.low is None
+    assert fact.high == pytest.approx(high) if high is not None else fact.high is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Age 18-65 kg",
+        "Gestational age 28-32",
+        "Bone age 10-14",
+        "Age-adjusted score 3-5 points",
+        "Aged 18 - 30 %",
+        "Mental age 6-12",
+        "Caregiver age 18-65",
+        "Age 18-65 score on the scale",
+    ],
+)
+def test_unitless_numbers_near_age_that_are_not_the_patients_age_in_years(text):
+    assert facts(text, "age") == []
+
+
+def test_unitless_age_keeps_other_units_apart():
+    assert one("Age 2-5 months", "age").high == pytest.approx(6 * MONTH)  # read with its own unit
+    assert one("Age > 50 and BMI 18-30", "age").low == pytest.approx(50 * YEAR)

@@ -337,3 +337,68 @@ def test_condition_excluded_with_a_window_we_cannot_tie_to_it_is_uncertain(cache
     )
     stroke = build({"conditions": ["stroke"], "as_of": AS_OF, "age": 60, "sex": "male"})
     assert verdict(cache, nct, stroke).verdict == "uncertain"
+
+
+# -- regressions found by the external TrialGPT check ----------------------------------------
+
+
+def test_window_of_another_condition_is_not_counted_from_the_patients_stroke(cache):
+    nct = trial(
+        cache,
+        "Inclusion Criteria:\n\n* Cryptogenic stroke\n\nExclusion Criteria:\n\n"
+        "* Subjects who have an acute or recent (within 6 months) myocardial infarction or unstable angina\n"
+        "* Cancer diagnosed within 5 years",
+        conditions=("Stroke",),
+        mesh=("Stroke",),
+    )
+    stroke = build({"conditions": ["stroke"], "as_of": AS_OF, "age": 60, "time_since_onset": "2 weeks"})
+    result = verdict(cache, nct, stroke)
+    assert result.verdict != "ineligible", result.summary
+    assert not [r for r in result.reasons if r.criterion == "time_since_onset" and r.result == "not_met"]
+
+
+def test_absence_of_other_causes_of_the_condition_is_not_an_exclusion_of_it(cache):
+    nct = trial(
+        cache,
+        "Inclusion Criteria:\n\n* Absence of other potential causes of stroke",
+        conditions=("Stroke",),
+        mesh=("Stroke",),
+    )
+    stroke = build({"conditions": ["stroke"], "as_of": AS_OF, "age": 60})
+    result = verdict(cache, nct, stroke)
+    assert result.verdict == "uncertain"
+    condition = [r for r in reason_for(result, "condition") if r.section == "inclusion"]
+    assert [r.result for r in condition] == ["unknown"] and "causes of stroke" in condition[0].text
+    plain = trial(cache, "Inclusion Criteria:\n\n* No history of stroke", nct_id="NCT01000002")
+    assert verdict(cache, plain, stroke).verdict == "ineligible"
+    elsewhere = trial(
+        cache,
+        "Inclusion Criteria:\n\n* Adults\n\nExclusion Criteria:\n\n* Other potential causes of stroke identified",
+        nct_id="NCT01000003",
+        title="Closure of patent foramen ovale",
+        conditions=("Patent Foramen Ovale",),
+        mesh=(),
+    )
+    assert verdict(cache, elsewhere, stroke).verdict == "uncertain"
+
+
+def test_age_range_beside_menopause_status_and_unitless_ages_decide(cache):
+    nct = trial(cache, "Inclusion Criteria:\n\n* Postmenopausal female, 55-75 years old", min_age=None)
+    woman = {"conditions": ["stroke"], "as_of": AS_OF, "sex": "female"}
+    assert verdict(cache, nct, build({**woman, "age": 51})).verdict == "ineligible"
+    assert verdict(cache, nct, build({**woman, "age": 60})).verdict != "ineligible"
+    unitless = trial(cache, "Inclusion Criteria:\n\n* Age 18-65", nct_id="NCT01000002", min_age=None)
+    assert verdict(cache, unitless, build({**woman, "age": 70})).verdict == "ineligible"
+    assert verdict(cache, unitless, build({**woman, "age": 65})).verdict != "ineligible"
+
+
+def test_age_of_a_person_with_the_condition_is_not_time_since_it(cache):
+    nct = trial(
+        cache,
+        "Inclusion Criteria:\n\n* Stroke patients aged 18 years and older",
+        conditions=("Stroke",),
+        mesh=("Stroke",),
+        min_age=None,
+    )
+    stroke = build({"conditions": ["stroke"], "as_of": AS_OF, "age": 60, "time_since_onset": "2 weeks"})
+    assert verdict(cache, nct, stroke).verdict == "eligible"

@@ -261,12 +261,32 @@ _TIME_AFTER = re.compile(
 
 
 _AGE_MENTIONED = re.compile(r"\bage[ds]?\b[^.;]{0,30}\d|(?<!\d)\d+\s*(?:years?|yrs?) (?:old|of age)")
+# Strong cues that a duration is someone's age: used where weaker ones ("women 2 years …") are not enough.
+_AGE_RIGHT_STRONG = re.compile(r"\s*(?:years?\s*|yrs?\.?\s*)?(?:old|of age|y/?o)\b|\s*(?:or|and) (?:older|younger)\b")
+_AGE_LEFT_STRONG = re.compile(r"\b(?:age[ds]?|ages)\s*(?:of\s*|between\s*|from\s*|is\s*|[:=]\s*)?$")
+_AGE_IN_PHRASE = re.compile(r"\b(?:old|older|younger|of age)\b")
+# A criterion that says what counts as postmenopausal ("defined as aged over 50 and amenorrhoeic for 12
+# months", "women under 50 are considered postmenopausal if…") states no age limit for joining.
+_MENOPAUSE_DEFINED = re.compile(r"defin|consider|amenorr|menstru|menses|\bif\b|\bfsh\b|follicle|hormon|lmp\b")
+
+
+def is_age_phrase(text: str, b: Bound) -> bool:
+    """Is this duration clearly somebody's age ("aged 18 years and older", "12 years of age", "18 years old")?"""
+    return bool(
+        _AGE_IN_PHRASE.search(b.phrase)
+        or _AGE_RIGHT_STRONG.match(text, b.end)
+        or _AGE_LEFT_STRONG.search(text[max(0, b.start - 20) : b.start])
+    )
 
 
 def ages(text: str) -> tuple[list[Fact], bool]:
     """Age limits stated for the participant; second value: an age is mentioned but couldn't be read."""
     if not _AGE_CUE.search(text) or _THIRD_PARTY.search(text) or _REPRODUCTIVE.search(text):
-        return [], False  # "women of childbearing age … within 2 years of menopause" states no age limit
+        return [], False  # "women of childbearing age must use contraception" states no age limit
+    # "Postmenopausal female, 55-75 years old" limits age; "within 2 years of menopause" does not.
+    strict = "menopaus" in text
+    if strict and _MENOPAUSE_DEFINED.search(text):
+        return [], False
     facts: list[Fact] = []
     for b in quantities(text, inclusive_top_unit=True):
         if re.match(r"(?:within|in the|during|over the)\b", b.phrase):
@@ -274,14 +294,88 @@ def ages(text: str) -> tuple[list[Fact], bool]:
         left, right = text[max(0, b.start - 30) : b.start], text[b.end : b.end + 20]
         if _TIME_AFTER.match(right):
             continue  # "injury more than 12 months ago" is a time since injury, not an age
-        if (
-            _AGE_BEFORE.search(left)
-            or _AGE_AFTER.match(right)
-            or re.search(r"\b(?:old|older|younger|of age)\b", b.phrase)
-        ):
+        if strict:
+            if is_age_phrase(text, b):
+                facts.append(Fact("age", b.phrase, b.low, b.high, b.low_strict, b.high_strict))
+        elif _AGE_BEFORE.search(left) or _AGE_AFTER.match(right) or _AGE_IN_PHRASE.search(b.phrase):
             facts.append(Fact("age", b.phrase, b.low, b.high, b.low_strict, b.high_strict))
+    if not facts and "age" in text:
+        facts = _unitless_ages(text)
     unread = not facts and bool(_AGE_MENTIONED.search(text))
     return facts, unread
+
+
+# "Age 18-65", "age between 18 and 65", "Age >= 18", "Age 18+", "aged 18 or older": the word "age" itself
+# gives the unit (years). Read only when it directly introduces the numbers, and only when no other unit
+# follows them ("age-adjusted score 3-5 points", "gestational age 28-32 weeks" are not ages in years).
+_AGE_NUM = r"(\d{1,3}(?:\.\d+)?)(?![\d.]*\d)"
+_BARE_MIN = r">=|>|at least|more than|greater than|older than|over|above|no less than|not less than|minimum(?: of)?"
+_BARE_MAX = r"<=|<|less than|younger than|under|below|up to|no more than|not more than|no older than|maximum(?: of)?"
+_BARE_RANGE = rf"(?:between\s+|from\s+)?{_AGE_NUM}\s*(?:-|to|and|through)\s*{_AGE_NUM}"
+_BARE_LIMITS = (
+    rf"(?P<cmp>{_BARE_MIN}|{_BARE_MAX})\s*{_AGE_NUM}"
+    rf"(?:\s*(?:and|,)\s*(?P<cmp2>{_BARE_MIN}|{_BARE_MAX})\s*{_AGE_NUM}(?:\s*years?\b)?)?"
+)
+_BARE_OPEN = rf"{_AGE_NUM}\s*(?P<post>\+|(?:or|and) (?:older|over|above|more|younger|under|below|less))"
+_BARE_AGE = re.compile(
+    r"\b(?:age[ds]?|aged)\s*(?:\(\s*(?:in\s+)?years?\s*\)\s*)?(?:range\s*)?(?:[:=]\s*|is\s+|of\s+)?"
+    rf"(?:{_BARE_RANGE}|{_BARE_LIMITS}|{_BARE_OPEN})"
+    # what may follow: the end, punctuation, or a word that is not a unit
+    r"(?=\s*$|\s*[.,;:)\]]|\s+(?:and|or|inclusive|with|who|at|in|on|both|male|female|men|women|patients?|"
+    r"participants?|subjects?)\b)"
+)
+# "gestational age 30", "bone age 10-14", "mental age 6": not the participant's age in years.
+_NOT_CHRONOLOGICAL = re.compile(
+    r"\b(?:gestational|gestation|bone|skeletal|mental|developmental|corrected|post-?menstrual|reading|biological|"
+    r"brain|vascular|heart|lung|retinal|adjusted|motor|language|cognitive|equivalent)\s*-?\s*$"
+)
+
+
+# Around the numbers: "18 < age < 70", "age < 18 or > 80" (a limit on each side; in an exclusion, either one
+# excludes), "one risk factor such as age > 55": not one plain limit, so nothing is read.
+_BARE_NUMBER_BEFORE = re.compile(r"\d\s*(?:<=?|>=?)\s*$")
+_BARE_MORE_AFTER = re.compile(r"\s*(?:,|and|or|and/or)?\s*(?:" + _BARE_MIN + "|" + _BARE_MAX + r")\s*\d")
+_EXAMPLE_BEFORE = re.compile(r"\b(?:such as|e\.g|eg|for example|for instance|including|like|risk factors?)\b[^.;]*$")
+
+
+def _unitless_ages(text: str) -> list[Fact]:
+    facts: list[Fact] = []
+    year = DAYS_PER["year"]
+    for m in _BARE_AGE.finditer(text):
+        before = text[max(0, m.start() - 40) : m.start()]
+        if _NOT_CHRONOLOGICAL.search(before[-20:]) or _BARE_NUMBER_BEFORE.search(before):
+            continue
+        if _EXAMPLE_BEFORE.search(before) or _BARE_MORE_AFTER.match(text, m.end()):
+            continue
+        if any(float(n) > 120 for n in m.group(1, 2, 4, 6, 7) if n):
+            continue  # not an age in years
+        phrase = m.group(0)
+        if m.group(1):  # a range
+            low, high = float(m.group(1)), float(m.group(2))
+            if low <= high:
+                facts.append(Fact("age", phrase, low * year, (high + 1) * year, False, True))
+        elif m.group(7):  # "18+", "18 or older", "65 or younger"
+            value = float(m.group(7)) * year
+            post = m.group("post")
+            if post == "+" or post.split()[1] in ("older", "over", "above", "more"):
+                facts.append(Fact("age", phrase, low=value))
+            else:
+                facts.append(Fact("age", phrase, high=value + year, high_strict=True))
+        else:  # "age >= 18", "age >= 18 and <= 75"
+            limits = [(c, n) for c, n in ((m.group("cmp"), m.group(4)), (m.group("cmp2"), m.group(6))) if c]
+            lower = [bool(re.fullmatch(_BARE_MIN, c)) for c, _ in limits]
+            if len(set(lower)) != len(limits):
+                continue  # two lower or two upper limits: not one range
+            fact = Fact("age", phrase)
+            for (cmp, number), is_lower in zip(limits, lower, strict=True):
+                value = float(number) * year
+                if is_lower:
+                    fact.low, fact.low_strict = value, cmp in _STRICT
+                else:
+                    fact.high, fact.high_strict = (value if cmp in _STRICT else value + year), True
+            if fact.low is None or fact.high is None or fact.low < fact.high:
+                facts.append(fact)
+    return facts
 
 
 # -- sex -----------------------------------------------------------------------
@@ -301,12 +395,15 @@ _BOTH = re.compile(
 )
 
 
+# Words written joined, hyphenated or spaced: "birth control", "birth-control", "child bearing", "breast-feeding".
+_REPRODUCTIVE_WORDS = (
+    r"child[\s-]*bearing|pregnan|contracept|lactat|breast[\s-]*feed|birth[\s-]*control|family[\s-]*planning"
+)
 _SEX_CONDITIONAL = re.compile(
-    r"childbearing|child-bearing|pregnan|contracept|lactat|breast-?feed|nursing|menopaus|sterili[sz]|birth control|"
-    r"sperm|condom|\b(?:must|should|shall|will|agree|willing|if)\b"
+    _REPRODUCTIVE_WORDS + r"|nursing|menopaus|sterili[sz]|sperm|condom|\b(?:must|should|shall|will|agree|willing|if)\b"
 )
 # Rules about contraception and pregnancy mention ages and sexes without limiting who may join.
-_REPRODUCTIVE = re.compile(r"childbearing|child-bearing|pregnan|contracept|lactat|breast-?feed|menopaus|birth control")
+_REPRODUCTIVE = re.compile(_REPRODUCTIVE_WORDS)
 
 
 def sexes(text: str) -> list[Fact]:
@@ -346,15 +443,32 @@ def _event_stems() -> tuple[str, ...]:
 _EVENT_NEAR = re.compile(
     r"\b(injur\w*|sci|trauma\w*|lesion|stroke|onset|diagnos\w*|ictus|infarct\w*|post-?(?:injury|stroke))\b"
 )
-# A quantity about something else: "on stable medication for at least 3 months", "seizure within 6 months".
-_OTHER_SUBJECT = re.compile(
-    r"\b(medications?|drugs?|treatment|therapy|therapies|botulinum|botox|toxin|injections?|surgery|surgical|"
+# A quantity about something else: "on stable medication for at least 3 months", "seizure within 6 months",
+# "cancer diagnosed within 5 years", "recent (within 6 months) myocardial infarction".
+_OTHER_SUBJECT_WORDS = (
+    r"medications?|drugs?|treatment|therapy|therapies|botulinum|botox|toxin|injections?|surgery|surgical|"
     r"operation|procedure|implant\w*|training|program\w*|rehabilitation|physiotherapy|seizures?|infection|"
-    r"myocardial|cardiac|heart|angina|cancer|malignan\w*|chemotherapy|radiation|radiotherapy|pregnan\w*|"
+    r"myocardial|cardiac|heart|angina|coronary|mi|acs|angioplasty|stent\w*|bypass|cabg|pci|ptca|revasculari[sz]\w*|"
+    r"cancer|malignan\w*|tumou?rs?|carcinoma|lymphoma|leuka?emia|sarcoma|melanoma|neoplasm\w*|"
+    r"chemotherapy|radiation|radiotherapy|diabetes|hypertension|copd|asthma|hiv|hepatitis|tuberculosis|"
+    r"pneumonia|sepsis|covid\w*|pregnan\w*|"
     r"participat\w*|trials?|studies|study drug|investigational|vaccin\w*|alcohol|smok\w*|dose|doses|"
     r"fracture|ulcers?|pressure sores?|hospitali[sz]\w*|admission|discharge|relapse|exacerbation|symptoms? of|"
-    r"transfusion|thrombo\w*|embolism|dvt|bleeding|weight)\b"
+    r"transfusion|thrombo\w*|embolism|dvt|bleeding|weight"
 )
+_OTHER_SUBJECT = re.compile(r"\b(" + _OTHER_SUBJECT_WORDS + r")\b")
+# Right after the number: "within 6 months of cardiac surgery", "(within 6 months) myocardial infarction".
+_OTHER_SUBJECT_AFTER = re.compile(
+    r"[\s)]*(?:-\s*)?(?:(?:of|after|since|following|from|post|the|a|an|any|their|last|first|initial|previous|"
+    r"prior|recent|most recent|elective|major|acute|index|unstable|new)[\s-]+)*(?:" + _OTHER_SUBJECT_WORDS + r")\b"
+)
+# After a parenthesised window, words that do not start a noun: the window is about what came before it.
+_LINK_WORD = re.compile(
+    r"\s*(?:$|[,;:.()\[\]/]|-\s|(?:or|and|nor|with|without|who|whose|that|which|as|in|at|on|by|before|prior|ago|"
+    r"after|since|following|from|of|post|is|are|was|were|has|have|had|to|for|during|until|if|unless|except|"
+    r"e\.g|i\.e|including|such|must|should|will)\b)"
+)
+_GENERIC_EVENTS = ("onset", "diagnosis", "diagnosed")
 _PHASE_WORD = re.compile(r"\b(acute|sub-?acute|chronic)\b")
 _PHASE_BETWEEN = (
     r"(?:(?:traumatic|non-?traumatic|spinal|cord|cervical|thoracic|lumbar|complete|incomplete|motor|sensory|"
@@ -383,6 +497,8 @@ def times(text: str) -> tuple[list[Fact], bool]:
     facts: list[Fact] = []
     bounds = quantities(text)
     for b in bounds:
+        if is_age_phrase(text, b):
+            continue  # "stroke patients aged 18 years and older": an age, not a time since the stroke
         event = _event_for(text, b, event_re)
         if event is None:
             continue
@@ -399,7 +515,10 @@ def times(text: str) -> tuple[list[Fact], bool]:
 
 
 def _event_for(text: str, b: Bound, event_re: re.Pattern[str]) -> str | None:
-    """The event a duration counts from, if it is the start of a condition (not a drug, a seizure…)."""
+    """The event a duration counts from, if it is the start of a condition (not a drug, a seizure, an MI…).
+
+    When it is not clear what the duration is about, the answer is None: nothing is read.
+    """
     before = re.split(r"[;.]\s", text[max(0, b.start - 70) : b.start])[-1]
     after = re.split(r"[;.]\s|, (?:and|or) ", text[b.end : b.end + 60])[0]
     if re.search(r"\b(for|during|lasting|duration of)\s*$", before):
@@ -414,16 +533,42 @@ def _event_for(text: str, b: Bound, event_re: re.Pattern[str]) -> str | None:
             lead,
         ):
             if not _OTHER_SUBJECT.search(before[-25:]):
-                return _canonical_event(right.group(1))
+                event = _canonical_event(right.group(1))
+                if event in _GENERIC_EVENTS and _OTHER_SUBJECT.search(_clause(after[right.end() :])):
+                    return None  # "within 6 months of diagnosis of cancer"
+                return event
+    if _OTHER_SUBJECT_AFTER.match(after):
+        return None  # "stroke within 6 months of cardiac surgery": counted from the surgery
+    closing = re.match(r"\s*\)", after)
+    if closing and re.search(r"\(\s*$", before) and not _LINK_WORD.match(after, closing.end()):
+        # A parenthesised window in front of words is about them: "recent (< 6 months) stroke" is read above;
+        # "recent (within 6 months) myocardial infarction" is not about the patient's condition.
+        rest = after[closing.end() :].lstrip()
+        if _PHASE_WORD.search(before[-30:]) and _condition_index()[0].match(rest):
+            return "onset"  # "chronic (> 12 months) paraplegia"
+        return None
     lefts = list(event_re.finditer(before))
     if lefts:
         last = lefts[-1]
         between = before[last.end() :]
         if not _OTHER_SUBJECT.search(between) and len(between) < 45:
-            return _canonical_event(last.group(1))
-    if re.search(r"\(\s*$", before) and _PHASE_WORD.search(before[-30:]):
+            event = _canonical_event(last.group(1))
+            if event in _GENERIC_EVENTS and _OTHER_SUBJECT.search(_clause_end(before[: last.start()])):
+                return None  # "cancer diagnosed within 5 years"
+            return event
+    if re.search(r"\b(?:acute|sub-?acute|chronic)(?:\s+(?:phase|stage|period))?\s*\(\s*$", before):
         return "onset"  # "chronic (> 12 months)"
     return None
+
+
+def _clause(text: str) -> str:
+    """The start of ``text`` up to the first comma, semicolon, colon or bracket."""
+    return re.split(r"[,;:()]", text[:50], maxsplit=1)[0]
+
+
+def _clause_end(text: str) -> str:
+    """The end of ``text`` from the last comma, semicolon, colon or bracket."""
+    return re.split(r"[,;:()]", text[-50:])[-1]
 
 
 def _canonical_event(word: str) -> str:
@@ -629,15 +774,33 @@ _QUALIFIER_BEFORE = re.compile(
     r"non-?traumatic)\s+(?:\w+\s+){0,2}$"
     # examples of something broader ("raised intracranial pressure, e.g. head trauma") and after-effects
     r"|\b(?:e\.g\.?|eg|for example|such as|i\.e\.?)[\s,:]+(?:[\w-]+[\s,]+){0,6}$|\bpost-?\s?$"
+    # about something else than having it: "other causes of stroke", "risk factors for stroke", "stroke mimics"
+    r"|\b(?:causes?|etiolog\w*|aetiolog\w*|risk factors?|complications?|signs?|mimics?|sequelae|predictors?|"
+    r"prevention)\s+(?:of|for)\s+(?:\w+\s+){0,1}$"
 )
 _QUALIFIER_AFTER = re.compile(
     r"^\s*(?:\w+\s+){0,2}?(?:with|requiring|resulting in|causing|associated with|leading to)\b"
+    r"|^\s*-?\s*(?:mimics?|like|risk factors?)\b"  # "stroke mimics", "stroke-like episodes"
 )
 
+# The nearest negation within four words before a condition ("no history of stroke", "other than SCI").
 _NEGATION = re.compile(
-    r"\b(no|not|without|never|absence of|free of|other than|besides|except|apart from|excluding|unrelated to|"
-    r"not related to|not due to|not caused by|non-)\s*(?:\w+\s+){0,4}?$"
+    r".*\b(no|not|without|never|absence of|free of|other than|besides|except|apart from|excluding|unrelated to|"
+    r"not related to|not due to|not caused by|non-)\s*((?:\w+\s+){0,4}?)$"
 )
+# Between a negation and the condition, only plain history or diagnosis wording negates the condition itself.
+# "No other causes of stroke", "no risk factors for stroke", "no signs of SCI", "no more than 2 strokes",
+# "no hemorrhagic stroke" are about something else than having it: they are kept as unclear.
+_PLAIN_NEGATION = re.compile(
+    r"(?:(?:a|an|any|known|prior|previous|past|personal|documented|confirmed|clinical|history|diagnosis|diagnosed|"
+    r"evidence|of|with|having|had|has|have|been|suffered|sustained|experienced|ever)\s+)*"
+)
+# Substrings every negation above contains: a cheap first test.
+_NEGATION_STEMS = (
+    "no", "with", "never", "absence", "free", "other", "besides", "except", "apart", "excluding", "unrelated",
+)  # fmt: skip
+# Conditions listed after a negated one share its negation: "no history of stroke, SCI or TBI".
+_LIST_GAP = re.compile(r"[\s,/]*(?:(?:or|and|nor|and/or)\s+)?(?:(?:a|an|any)\s+)?")
 
 
 @functools.cache
@@ -647,18 +810,30 @@ def _condition_stems() -> tuple[str, ...]:
 
 
 def conditions(text: str) -> list[Fact]:
-    """Known conditions named in the criterion, and whether the naming is negated ("no history of stroke")."""
+    """Known conditions named in the criterion, and whether the naming is negated ("no history of stroke").
+
+    A negation whose wording is not plainly about having the condition ("absence of other causes of
+    stroke") gives a negated fact that is also ``qualified``: it is never read as "no stroke".
+    """
     pattern, names = _condition_index()
     if not _any_of(text, _condition_stems()):
         return []
     facts: dict[str, Fact] = {}
+    previous_end = -1
+    previous: tuple[bool, bool] | None = None  # (negated, unclear) of the last mention
     for m in pattern.finditer(text):
         cid = names[m.group(1)]
+        before = text[max(0, m.start() - 40) : m.start()]
+        if previous and previous[0] and _LIST_GAP.fullmatch(text, previous_end, m.start()):
+            negated, unclear = previous
+        else:
+            negation = _NEGATION.match(before) if _any_of(before, _NEGATION_STEMS) else None
+            negated = negation is not None
+            unclear = negated and not _PLAIN_NEGATION.fullmatch(negation.group(2))
+        previous_end, previous = m.end(), (negated, unclear)
         if cid in facts:
             continue
-        before = text[max(0, m.start() - 40) : m.start()]
         after = text[m.end() : m.end() + 40]
-        qualified = bool(_QUALIFIER_BEFORE.search(before) or _QUALIFIER_AFTER.match(after))
-        negated = bool(_NEGATION.search(before))
+        qualified = unclear or bool(_QUALIFIER_BEFORE.search(before) or _QUALIFIER_AFTER.match(after))
         facts[cid] = Fact("condition", m.group(0), values=[cid], negated=negated, qualified=qualified)
     return list(facts.values())

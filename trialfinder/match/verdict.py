@@ -271,9 +271,14 @@ def _inclusion(criterion: Criterion, trial: Trial, profile: Profile) -> list[Rea
         if fact.kind != "condition":
             continue
         check = rules.has_condition(fact, profile)
-        if fact.negated and section == "inclusion":
+        if fact.negated and section == "inclusion" and fact.qualified and check.inside:
+            # "No severe head injury", "absence of other causes of stroke": not plainly "no <condition>".
+            said = criterion.text if len(criterion.text) <= 100 else criterion.text[:99] + "…"
+            text = f"“{said}” — {check.patient}, but we can't tell whether this rules you out; ask the study team."
+            reasons.append(Reason("condition", "unknown", text, criterion.text, section))
+        elif fact.negated and section == "inclusion":
             # "No history of stroke" among the inclusion criteria works as an exclusion.
-            inside = rules.Check(None if fact.qualified and check.inside else not check.inside, check.patient)
+            inside = rules.Check(not check.inside, check.patient)
             reasons.append(_reason("condition", inside, "no " + requirement(fact), criterion.text, section))
         elif check.inside and section == "inclusion":
             reasons.append(_reason("condition", check, requirement(fact), criterion.text, section))
@@ -350,7 +355,10 @@ def _since_onset(fact: Fact, profile: Profile) -> rules.Check:
 
 def _lone_window(text: str) -> Fact | None:
     """The single "within N months"-style window of a criterion, if it has exactly one."""
-    windows = [b for b in extract.quantities(extract.normalise(text)) if b.high is not None and b.low is None]
+    low = extract.normalise(text)
+    windows = [
+        b for b in extract.quantities(low) if b.high is not None and b.low is None and not extract.is_age_phrase(low, b)
+    ]
     if len(windows) != 1:
         return None
     b = windows[0]
@@ -360,7 +368,8 @@ def _lone_window(text: str) -> Fact | None:
 def _mentions_recent(text: str) -> bool:
     """Any hint that an exclusion is limited in time: then naming the condition alone decides nothing."""
     low = extract.normalise(text)
-    return bool(extract.quantities(low)) or bool(
+    durations = [b for b in extract.quantities(low) if not extract.is_age_phrase(low, b)]
+    return bool(durations) or bool(
         re.search(r"\b(recent(ly)?|within|in the (last|past)|prior|previous|preceding|current(ly)?|active)\b", low)
     )
 
