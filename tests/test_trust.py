@@ -9,7 +9,7 @@ import pytest
 
 from records import study
 from trialfinder.models import Study
-from trialfinder.trust import assess, staleness
+from trialfinder.trust import _phrase_pattern, assess, staleness
 
 STEM_CELLS = [{"type": "BIOLOGICAL", "name": "Autologous adipose-derived stem cells", "description": "Injection"}]
 
@@ -220,3 +220,14 @@ def test_trust_round_trips_for_the_cache():
     trust = assess(Study.from_record(record(description="Patients will pay for procedures.")))
     again = Trust.from_json_data(json.loads(json.dumps(trust.to_json_data())))
     assert again.to_dict() == trust.to_dict()
+
+
+def test_phrase_tree_matches_like_a_list_of_phrases():
+    """Phrases that share words, or where one phrase goes on from another, match whole and longest first."""
+    pattern = _phrase_pattern(["self pay", "self pay for care", "self funded", "pay a fee"])
+    found = lambda text: [m.group(0) for m in pattern.finditer(text)]  # noqa: E731
+    assert found("self pay.") == ["self pay"]
+    assert found("self-pay for care, then self  funded") == ["self-pay for care", "self  funded"]
+    assert found("they self pay for travel") == ["self pay"]
+    assert found("selfpay, myself pay, self payment, pay a fees") == []
+    assert found("to pay a fee") == ["pay a fee"]
