@@ -65,6 +65,16 @@ SINGLE_ARM = {"allocation": "NA", "interventionModel": "SINGLE_GROUP", "maskingI
         "Willing to buy the supplement for $30 before the first visit.",
         "Participants must purchase the study device.",
         "The price of the program, $645, covers weekly education sessions.",
+        "Costs are charged to participants.",
+        "Patients are charged for the treatment.",
+        "The cost of the stem cell therapy is not covered by insurance and must be paid by the patient.",
+        "Participants must pay for their own treatment.",
+        "Subjects will be responsible for all costs associated with the procedure.",
+        "Treatment is self-financed by the patient.",
+        "The patient bears the cost of the procedure.",
+        "There is a cost to participate in this study.",
+        "Participants pay $7,500 for the treatment program.",
+        "Injections will not be reimbursed; patients pay for each session.",
     ],
 )
 def test_participant_pays_fires(text):
@@ -86,6 +96,11 @@ def test_participant_pays_fires(text):
         "The price of the treatment is covered by the study.",
         "Participants will handle their own food preparation and purchases.",
         "Subjects must be willing to comply with all study visits.",
+        "Participants must pay attention to the instructions on the screen.",
+        "The cost of the study drug is paid by the patient's insurance.",
+        "Patients pay nothing: the procedure is provided at no cost.",
+        "Routine care costs are charged to patients' insurance as usual.",
+        "Participants are charged no fee and are compensated for travel.",
     ],
 )
 def test_ordinary_cost_wording_does_not(text):

@@ -184,12 +184,24 @@ def payment_evidence(study: Study) -> Finding | None:
         folded = _fold(text)
         for m in p["payment"].finditer(folded):
             sentence = _sentence(text, m.start(), m.end())
-            if p["not_payment"].search(sentence.lower()):
+            if _ordinary_cost_wording(sentence.lower()):
                 continue
             return Finding(
                 "participant_pays", f'{name}: "{_clip(sentence)}"', rules()["rules"]["participant_pays"]["text"]
             )
     return None
+
+
+# "not covered by insurance", "will not be reimbursed": a guard word that is itself negated guards nothing.
+_NEGATED = re.compile(r"\b(?:not|no|never|nor|non)\b(?:[\s-]+[\w']+){0,3}[\s-]*$")
+
+
+def _ordinary_cost_wording(sentence: str) -> bool:
+    """Does the sentence hold one of the ``not_when`` words, and not negated?"""
+    for guard in _patterns()["not_payment"].finditer(sentence):
+        if not _NEGATED.search(sentence, max(0, guard.start() - 40), guard.start()):
+            return True
+    return False
 
 
 def _fold(text: str) -> str:
