@@ -7,7 +7,7 @@ import json
 import pytest
 
 from records import changed, study
-from trialfinder.cache import Cache
+from trialfinder.cache import IMPORT_PAGE_CACHE_KB, PAGE_CACHE_KB, Cache
 from trialfinder.codec import Codec, train
 from trialfinder.errors import CacheError
 from trialfinder.importer import import_paths
@@ -92,3 +92,29 @@ def test_new_files_use_16k_pages_and_changed_at_moves_only_on_change(tmp_path):
         save_batch(cache, [("r", changed(study(), status="COMPLETED", last_update="2026-02-01"))],
                    fetched_at="2026-01-03T00:00:00Z")  # fmt: skip
         assert cache.get_row("NCT01000001")["changed_at"] == "2026-01-03T00:00:00Z"
+
+
+def test_an_import_with_workers_trains_in_one_of_them(tmp_path, monkeypatch):
+    """No extra process for training (it used to add ~80 MB to the import's peak memory)."""
+    monkeypatch.setattr("trialfinder.cache.TRAIN_AT", 300)
+
+    def not_here(path, samples):
+        raise AssertionError("trained outside the import's worker pool")
+
+    monkeypatch.setattr("trialfinder.importer.train_elsewhere", not_here)
+    monkeypatch.setattr("trialfinder.cache.train_elsewhere", not_here)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    items = records(900)
+    for r in items:
+        (folder / f"{r['protocolSection']['identificationModule']['nctId']}.json").write_text(json.dumps(r))
+    with Cache(tmp_path / "c.db") as cache:
+        seen = []
+        progress = lambda total: seen.append(cache.db.execute("PRAGMA cache_size").fetchone()[0])  # noqa: E731
+        counts = import_paths(cache, [folder], batch_size=100, workers=2, progress=progress)
+        assert counts.new == 900
+        assert all(cache.codec.current(kind) is not None for kind in ("record", "criteria", "trust"))
+        assert cache.get_record(items[-1]["protocolSection"]["identificationModule"]["nctId"]) == items[-1]
+        # The import writes with a small page cache and gives the big one back to searches.
+        assert set(seen) == {-IMPORT_PAGE_CACHE_KB}
+        assert cache.db.execute("PRAGMA cache_size").fetchone()[0] == -PAGE_CACHE_KB

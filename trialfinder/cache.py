@@ -25,12 +25,13 @@ Tables
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import datetime as dt
 import json
 import multiprocessing
 import re
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,7 @@ from typing import Any
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from . import sysmem
 from .codec import KINDS, SAMPLES, TRAIN_AT, Codec, train
 from .errors import CacheError
 from .sqlitefile import SQLiteFile, Wording, migrate, use_wal
@@ -49,6 +51,11 @@ FTS_WEIGHTS = (8.0, 6.0, 3.0, 3.0, 1.0, 0.5)
 _WORD = re.compile(r"\w+")
 
 # Where each kind of compressed blob is kept: table and column.
+# Page cache sizes, in kB: searches and matching read all over a big cache; an import
+# mostly appends, and a smaller cache keeps it within its memory budget at no cost in speed.
+PAGE_CACHE_KB = 32000
+IMPORT_PAGE_CACHE_KB = 8000
+
 BLOBS = {"record": ("records", "raw"), "criteria": ("criteria", "parsed"), "trust": ("trust", "data")}
 migrations = Migrations("trialfinder-cache")
 WORDING = Wording(
@@ -253,7 +260,7 @@ class Cache(SQLiteFile):
                 # committed transaction; only power loss may drop the last ones.
                 self.db.execute("PRAGMA synchronous=NORMAL")
                 # A 32 MB page cache keeps searches over a registry-sized cache fast.
-                self.db.execute("PRAGMA cache_size=-32000")
+                self.db.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KB}")
             migrate(self.db, migrations)
         self.codec = self._load_codec()
 
@@ -262,9 +269,28 @@ class Cache(SQLiteFile):
             rows = self.db.execute("SELECT id, kind, data FROM dictionaries").fetchall()
         return Codec({i: (kind, data) for i, kind, data in rows})
 
-    def train_dictionaries(self, *, at: int | None = None, samples: int | None = None, batch: int = 500) -> bool:
+    @contextlib.contextmanager
+    def small_page_cache(self, kb: int = IMPORT_PAGE_CACHE_KB) -> Iterator[None]:
+        """A smaller page cache for a while (an import: it writes new pages and reads few back)."""
+        self.db.execute(f"PRAGMA cache_size=-{kb}")
+        try:
+            yield
+        finally:
+            self.db.execute(f"PRAGMA cache_size=-{PAGE_CACHE_KB}")
+
+    def train_dictionaries(
+        self,
+        *,
+        at: int | None = None,
+        samples: int | None = None,
+        batch: int = 500,
+        trainer: Callable[[Path, int], dict[str, tuple[bytes, int]]] | None = None,
+    ) -> bool:
         """Once the cache holds ``at`` records, train compression dictionaries from a sample of them
-        and recompress what is stored. Returns True if it trained. Cheap to call often."""
+        and recompress what is stored. Returns True if it trained. Cheap to call often.
+
+        ``trainer(path, samples)`` runs the training away from this process (default: a short-lived
+        child process; an import passes its own worker pool)."""
         at = TRAIN_AT if at is None else at
         samples = SAMPLES if samples is None else samples
         if all(self.codec.current(kind) is not None for kind in KINDS):
@@ -275,7 +301,7 @@ class Cache(SQLiteFile):
             if str(self.path) == ":memory:":
                 trained = _sample_and_train(self.db.conn, self.codec, samples)
             else:
-                trained = _train_elsewhere(self.path, samples)
+                trained = (trainer or train_elsewhere)(self.path, samples)
         with self.transaction():
             for kind, (data, n) in trained.items():
                 self.db.execute(
@@ -717,10 +743,11 @@ def _sample_and_train(conn: sqlite3.Connection, codec: Codec, samples: int) -> d
         picked = [_plain(codec, blob) for (blob,) in conn.execute(sql, [samples])]
         if picked:
             trained[kind] = (train(kind, picked), len(picked))
+        del picked  # before the next kind's samples are read
     return trained
 
 
-def _train_from_file(path: str, samples: int) -> dict[str, tuple[bytes, int]]:
+def train_from_file(path: str, samples: int) -> dict[str, tuple[bytes, int]]:
     """``_sample_and_train`` in a child process, reading the cache file on its own connection."""
     conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=60)
     try:
@@ -728,18 +755,19 @@ def _train_from_file(path: str, samples: int) -> dict[str, tuple[bytes, int]]:
         return _sample_and_train(conn, Codec({i: (kind, data) for i, kind, data in rows}), samples)
     finally:
         conn.close()
+        sysmem.give_back()  # the samples and zstd's tables, when this runs in a long-lived worker
 
 
-def _train_elsewhere(path: Path, samples: int) -> dict[str, tuple[bytes, int]]:
+def train_elsewhere(path: Path, samples: int) -> dict[str, tuple[bytes, int]]:
     """Training holds the samples and zstd's working tables (~100 MB) at once; in a short-lived
     process that memory goes back to the system instead of staying with a long import."""
     context = multiprocessing.get_context("spawn")
     try:
         with concurrent.futures.ProcessPoolExecutor(1, mp_context=context) as pool:
-            return pool.submit(_train_from_file, str(path.resolve()), samples).result()
+            return pool.submit(train_from_file, str(path.resolve()), samples).result()
     except (OSError, concurrent.futures.process.BrokenProcessPool):
         # No child process to be had (a locked-down machine): train here instead.
-        return _train_from_file(str(path.resolve()), samples)
+        return train_from_file(str(path.resolve()), samples)
 
 
 def _plain(codec: Codec, stored: bytes | str) -> bytes:

@@ -31,9 +31,10 @@ TRAIN_AT = 2000
 SAMPLES = 1000
 DICT_SIZE = {"record": 112 * 1024, "criteria": 64 * 1024, "trust": 16 * 1024}
 ZLIB_LEVEL = 3
-# Records are compressed in the import's worker processes, so a slower, tighter level costs
-# little wall time (about 10% smaller than level 3); the rest are compressed as they are written.
-ZSTD_LEVEL = {"record": 7, "criteria": 3, "trust": 3}
+# Level 3 everywhere. Level 7 makes records about 11% smaller (2.6 kB instead of 2.9 kB) but
+# costs ~170 µs more per record, a tenth of an import's CPU: it had pushed a bulk import below
+# 1,000 studies/s. Measured on the real records, see bench/RESULTS.md.
+ZSTD_LEVEL = {"record": 3, "criteria": 3, "trust": 3}
 
 
 @dataclass

@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
-from . import zipstream
-from .cache import Cache, utcnow
+from . import sysmem, zipstream
+from .cache import Cache, train_elsewhere, train_from_file, utcnow
 from .codec import from_spec
 from .errors import InputError
 from .ingest import Counts, Prepared, prepare, save_prepared
@@ -41,6 +41,8 @@ CHUNK_CHARS = 1 << 20
 MAX_ELEMENT_CHARS = 256 << 20
 # Objects up to this size are parsed in one go; bigger ones are streamed.
 WHOLE_FILE_LIMIT = 32 << 20
+# Zip members up to this size are read and inflated in one call.
+SMALL_MEMBER = 4 << 20
 
 _DECODER = json.JSONDecoder()
 _SKIP = re.compile(r"[\s,]*")
@@ -116,6 +118,11 @@ def _iter_zip(path: Path) -> Iterator[Item]:
     # even for the registry's bulk download of more than half a million files.
     try:
         members = zipstream.iter_members(path)
+        archive = open(path, "rb")  # noqa: SIM115 (closed below; the generator may stop early)
+    except OSError as exc:
+        yield str(path), Rejected(f"can't read the file: {exc.strerror or exc}")
+        return
+    try:
         for member in members:
             where = f"{path}!{member.name}"
             if member.is_dir:
@@ -129,12 +136,23 @@ def _iter_zip(path: Path) -> Iterator[Item]:
             if not member.name.lower().endswith(".json"):
                 continue
             try:
+                if member.size <= SMALL_MEMBER:  # the bulk download's one-study files
+                    data = zipstream.read_small(archive, member)
+                    if data[:4096].lstrip()[:1] == b"{":
+                        yield where, Raw(data)
+                    else:  # an array or something else: the streaming reader says what it is
+                        yield from iter_stream(io.BufferedReader(io.BytesIO(data)), where, size=member.size)
+                    continue
                 with member.open() as fh:
                     yield from iter_stream(fh, where, size=member.size)
             except (OSError, EOFError, zlib.error) as exc:
                 yield where, Rejected(f"can't read this zip entry: {exc}")
+            except zipstream.ZipError as exc:
+                yield where, Rejected(f"can't read this zip entry: {exc}")
     except zipstream.ZipError as exc:
         yield str(path), Rejected(f"not a readable zip file: {exc}")
+    finally:
+        archive.close()
 
 
 def _safe_member(name: str) -> bool:
@@ -273,6 +291,7 @@ def prepare_batch(
     ``(where, record or Raw document)`` pairs in, prepared records and
     ``(where, why)`` rejections out.
     """
+    sysmem.give_back()  # what the previous batch left behind
     codec = from_spec(dictionaries or {})
     prepared: list[Prepared] = []
     rejected: list[tuple[str, str]] = []
@@ -307,6 +326,7 @@ class _Writer(threading.Thread):
         self.progress = progress
         self.queue: queue.Queue[list[Prepared] | None] = queue.Queue(maxsize=2)
         self.error: BaseException | None = None
+        self.trainer: Any = None  # trains compression dictionaries elsewhere (see Cache.train_dictionaries)
 
     def run(self) -> None:
         while (batch := self.queue.get()) is not None:
@@ -314,7 +334,9 @@ class _Writer(threading.Thread):
                 continue  # drain after a failure
             try:
                 self.total.add(save_prepared(self.cache, batch, fetched_at=self.fetched_at))
-                self.cache.train_dictionaries()
+                del batch
+                self.cache.train_dictionaries(trainer=self.trainer)
+                sysmem.give_back()
                 if self.progress:
                     self.progress(self.total)
             except BaseException as exc:  # handed to the main thread
@@ -336,7 +358,7 @@ def import_paths(
     cache: Cache,
     paths: Iterable[str | os.PathLike],
     *,
-    batch_size: int = 250,
+    batch_size: int = 150,
     progress: Any = None,
     workers: int | None = None,
 ) -> Counts:
@@ -357,23 +379,25 @@ def import_paths(
     if workers is None:
         workers = (os.cpu_count() or 1) if _can_spawn() else 0
     preparer = _Preparer(writer, total, workers, fetched_at, cache)
-    writer.start()
-    batch: list[tuple[str, Any]] = []
-    try:
-        for where, item in iter_sources(paths):
-            if isinstance(item, Rejected):
-                total.rejected.append((where, item.reason))
-                continue
-            batch.append((where, item))
-            if len(batch) >= batch_size:
+    writer.trainer = preparer.train
+    with cache.small_page_cache():
+        writer.start()
+        batch: list[tuple[str, Any]] = []
+        try:
+            for where, item in iter_sources(paths):
+                if isinstance(item, Rejected):
+                    total.rejected.append((where, item.reason))
+                    continue
+                batch.append((where, item))
+                if len(batch) >= batch_size:
+                    preparer.put(batch)
+                    batch = []
+            if batch:
                 preparer.put(batch)
-                batch = []
-        if batch:
-            preparer.put(batch)
-        preparer.finish()
-    finally:
-        preparer.close()
-        writer.finish()
+            preparer.finish()
+        finally:
+            preparer.close()
+            writer.finish()
     return total
 
 
@@ -422,6 +446,17 @@ class _Preparer:
         self.pending.append((batch, future))
         while len(self.pending) > self.workers + 1:
             self._done(self._oldest())
+
+    def train(self, path: Path, samples: int) -> dict[str, tuple[bytes, int]]:
+        """Train the cache's compression dictionaries in a worker: no extra process, and the worker
+        gives the memory back afterwards. (Called from the writer thread; the pool is thread-safe.)"""
+        pool = self.pool
+        if pool is not None:
+            try:
+                return pool.submit(train_from_file, str(path.resolve()), samples).result()
+            except (concurrent.futures.process.BrokenProcessPool, OSError, RuntimeError):
+                pass
+        return train_elsewhere(path, samples)
 
     def _here(self, batch: list[tuple[str, Any]]) -> tuple[list[Prepared], list[tuple[str, str]]]:
         return prepare_batch(batch, fetched_at=self.fetched_at, source="import", dictionaries=self.cache.codec.spec())

@@ -138,6 +138,34 @@ def _zip64_sizes(extra: bytes, usize: int, csize: int, offset: int) -> tuple[int
     return usize, csize, offset
 
 
+def read_small(archive: IO[bytes], member: Member) -> bytes:
+    """A small member's whole uncompressed bytes in one go, from an archive already open.
+
+    Cheaper than ``Member.open`` for the registry's bulk download, whose half a million
+    members are a few kilobytes each: no file opened per member, one inflate call.
+    """
+    if member.flags & 0x1:
+        raise ZipError("encrypted zip entries are not supported")
+    if member.method not in (STORED, DEFLATED):
+        raise ZipError(f"compression method {member.method} is not supported (only stored and deflated)")
+    archive.seek(member.header_offset)
+    local = archive.read(_LOCAL.size)
+    if len(local) != _LOCAL.size or local[:4] != _SIG_LOCAL:
+        raise ZipError(f"the entry {member.name!r} has no valid local header")
+    nlen, elen = _LOCAL.unpack(local)[-2:]
+    archive.seek(nlen + elen, io.SEEK_CUR)
+    data = archive.read(member.compressed_size)
+    if member.method == DEFLATED:
+        inflater = zlib.decompressobj(-zlib.MAX_WBITS)
+        # Never more than the size the directory promises (and one byte to notice a lie).
+        data = inflater.decompress(data, member.size + 1)
+    if len(data) != member.size:
+        raise ZipError(f"the entry {member.name!r} is cut short")
+    if zlib.crc32(data) != member.crc:
+        raise ZipError(f"the entry {member.name!r} is damaged (CRC mismatch)")
+    return data
+
+
 class _MemberReader(io.RawIOBase):
     """Decompresses one member on the fly and checks its size and CRC at the end."""
 
