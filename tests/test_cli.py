@@ -10,8 +10,11 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
+from conftest import STUDIES, needs_shared
 from records import page, site, study
+from trialfinder import config
 from trialfinder.cli import cli
+from trialfinder.cli.options import client_factory
 
 API = "https://ctgov.test/api/v2"
 LIST = re.compile(r"https://ctgov\.test/api/v2/studies\?.*")
@@ -264,3 +267,68 @@ def test_a_wrong_option_or_value_is_one_line_naming_it_and_where_help_is(args, s
 def test_a_group_named_without_a_command_still_shows_its_help():
     result = CliRunner().invoke(cli, ["patient"])
     assert "Commands:" in result.output and "add" in result.output
+
+
+def test_show_gives_each_site_its_own_recruiting_status(tmp_path):
+    sites = [
+        site("Open Centre", city="Zurich"),
+        site("Opening Centre", city="Basel", status="NOT_YET_RECRUITING"),
+        site("Closed Centre", city="Bern", status="COMPLETED"),
+        site("Invitation Centre", city="Geneva", status="ENROLLING_BY_INVITATION"),
+    ]
+    (tmp_path / "r.json").write_text(json.dumps(study("NCT01000001", locations=sites)))
+    assert run("import", str(tmp_path / "r.json")).exit_code == 0
+    out = run("show", "NCT01000001", "--offline").stdout
+    lines = {line.strip() for line in out.splitlines()}
+    assert "- Open Centre, Zurich, Switzerland [recruiting]" in lines
+    assert "- Opening Centre, Basel, Switzerland [not yet recruiting]" in lines
+    assert "- Closed Centre, Bern, Switzerland [completed] (this site is not recruiting)" in lines
+    assert "- Invitation Centre, Geneva, Switzerland [enrolling by invitation only]" in lines
+
+
+def test_show_lists_a_site_contact_once_with_every_role(tmp_path):
+    record = study("NCT01000001")
+    (loc,) = record["protocolSection"]["contactsLocationsModule"]["locations"]
+    loc["contacts"] = [
+        {"name": "Felix Kiepe, Dr.", "role": "CONTACT", "phone": "+49 5931 1520"},
+        {"name": "Felix Kiepe, Dr.", "role": "PRINCIPAL_INVESTIGATOR"},
+        {"name": "Ana Lopes", "role": "SUB_INVESTIGATOR", "email": "ana@example.org"},
+        {"name": "Ana Lopes", "role": "SUB_INVESTIGATOR", "email": "ana.lopes@example.org"},  # a different email
+    ]
+    (tmp_path / "r.json").write_text(json.dumps(record))
+    assert run("import", str(tmp_path / "r.json")).exit_code == 0
+    out = run("show", "NCT01000001", "--offline").stdout
+    where = out[out.index("\nWhere\n") : out.index("\nContacts\n")]
+    assert where.count("Felix Kiepe") == 1
+    assert "Felix Kiepe, Dr. (contact and principal investigator) · +49 5931 1520" in where
+    # Same name, conflicting details: both kept, so no phone number or address is lost.
+    assert "Ana Lopes (sub-investigator) · ana@example.org" in where
+    assert "Ana Lopes (sub-investigator) · ana.lopes@example.org" in where
+
+
+@needs_shared
+def test_show_real_record_names_each_site_contact_once():
+    assert run("import", str(STUDIES / "NCT05296889.json")).exit_code == 0
+    out = run("show", "NCT05296889", "--offline").stdout
+    where = out[out.index("\nWhere\n") : out.index("\nContacts\n")]
+    assert where.count("Felix Kiepe, Dr.") == 1 and where.count("Klaus Röhl, Dr.") == 1
+    assert "Felix Kiepe, Dr. (contact and principal investigator)" in where
+    assert "Krankenhaus Ludmillenstift Meppen, Meppen, Niedersachsen, Germany [not yet recruiting]" in where
+
+
+def test_the_registry_client_sends_at_most_50_requests_a_minute_by_default(httpx_mock, fake_time):
+    httpx_mock.add_response(url=f"{API}/version", json=VERSION, is_reusable=True)
+    # Built the way every command builds its client: the default budget applies.
+    with client_factory(API)(clock=fake_time.clock, sleep=fake_time.sleep, rng=lambda: 0.5) as client:
+        for _ in range(50):
+            client.fetch_version()
+        assert fake_time.sleeps == []  # 50 at once are allowed
+        client.fetch_version()
+        (wait,) = fake_time.sleeps
+        assert 60 <= wait <= 62  # the 51st waits until the first leaves the rolling minute
+        for _ in range(49):
+            client.fetch_version()
+        assert len(fake_time.sleeps) == 1  # the rest of the second minute's budget goes without waiting
+    assert len(httpx_mock.get_requests()) == 100
+    assert config.DEFAULT_RATE_LIMIT == 50 and config.DEFAULT_RATE_WINDOW_S == 60
+    assert "default: 50" in run("sync", "--help").stdout

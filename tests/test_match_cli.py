@@ -211,3 +211,94 @@ def test_show_and_explain_carry_the_oversight_panel(with_flagged):
         assert forbidden not in shown.lower()
     explained = run("explain", "NCT01000008", "--condition", "sci", "--age", "40", "--offline").stdout
     assert "Registration and oversight" in explained and "No warning signs found" in explained
+
+
+def test_match_all_does_not_limit_the_registry_search_by_distance(httpx_mock, profile_file, tmp_path):
+    httpx_mock.add_response(url=f"{API}/version", json=VERSION)
+    sydney = site("Spinal Unit Sydney", city="Sydney", country="Australia", lat=-33.87, lon=151.21)
+    httpx_mock.add_response(url=LIST, json=page([study("NCT01000001"), study("NCT01000004", locations=[sydney])]))
+    near = tmp_path / "near.toml"
+    near.write_text(profile_file.read_text() + "max_distance_km = 200\n")
+    result = run("match", "--profile", str(near), "--all", "--json")
+    assert result.exit_code == 0, result.output
+    (request,) = [r for r in httpx_mock.get_requests() if r.url.path.endswith("/studies")]
+    params = dict(request.url.params)
+    assert "filter.geo" not in params
+    assert "spinal cord injury" in params["query.cond"]
+    assert set(params) <= {"query.cond", "filter.overallStatus", "pageSize", "countTotal"}
+    items = json.loads(result.stdout)
+    # The distance is still worked out, shown and used for ranking; the far trial is kept.
+    assert [i["nct_id"] for i in items] == ["NCT01000001", "NCT01000004"]
+    assert items[0]["nearest_site_km"] < 10 and items[1]["nearest_site_km"] > 15000
+    (beyond,) = [r for r in items[1]["reasons"] if r["criterion"] == "distance"]
+    assert beyond["result"] == "not_met" and "beyond your 200 km" in beyond["text"]
+    text = run("match", "--profile", str(near), "--all", "--offline").stdout
+    assert "Only your condition terms were sent to the registry." in text
+
+
+def test_match_table_names_the_nearest_recruiting_site_and_its_distance(tmp_path, records, profile_file):
+    nameless = study("NCT01000005", title="Standing after SCI", criteria="Inclusion Criteria:\n\n* Adults")
+    (loc,) = nameless["protocolSection"]["contactsLocationsModule"]["locations"]
+    del loc["facility"]
+    loc.update(city="Basel", country="Switzerland", geoPoint={"lat": 47.56, "lon": 7.59})
+    (tmp_path / "more").mkdir()
+    (tmp_path / "more" / "NCT01000005.json").write_text(json.dumps(nameless))
+    assert run("import", str(tmp_path / "more")).exit_code == 0
+    items = json.loads(run("match", "--profile", str(profile_file), "--offline", "--all", "--json").stdout)
+    km = {i["nct_id"]: i["nearest_site_km"] for i in items}
+    out = run("match", "--profile", str(profile_file), "--offline", "--all").stdout
+    lines = {nct: next(line for line in out.splitlines() if nct in line) for nct in km}
+    assert "Nearest open site" in out
+    assert f"{km['NCT01000001']:.0f} km Example Rehabilitation Centre" in lines["NCT01000001"]
+    assert f"{km['NCT01000003']:.0f} km Example Rehabilitation Centre" in lines["NCT01000003"]
+    assert f"{km['NCT01000005']:.0f} km Basel, Switzerland" in lines["NCT01000005"]
+    # --json keeps its fields; the site is there as an object too.
+    (basel,) = [i for i in items if i["nct_id"] == "NCT01000005"]
+    assert basel["nearest_site"]["city"] == "Basel" and basel["nearest_site"]["country"] == "Switzerland"
+
+
+def test_match_lists_the_questions_to_ask_once_after_the_table(records, profile_file):
+    out = " ".join(run("match", "--profile", str(profile_file), "--offline", "--all").stdout.split())  # unwrapped
+    table_end = max(out.index(nct) for nct in ("NCT01000001", "NCT01000002", "NCT01000003"))
+    asked = out.index("Questions to ask the study team")
+    assert asked > table_end
+    for question in (
+        "Is there any cost to me",
+        "Which ethics board (IRB or research ethics committee) approved this study?",
+        "FDA investigational application (IND or IDE) or a national regulator's approval?",
+        "Who monitors safety",
+    ):
+        assert out.count(question) == 1, question
+        assert out.index(question) > asked
+    assert "cell-product" not in out and "cell product" not in out  # none of these trials is one
+    assert out.count("not an endorsement") == 1
+    assert "not medical advice" in out
+    for advice in ("we recommend", "you should join", " safe ", "unsafe"):
+        assert advice not in out.lower()
+
+
+def test_match_adds_the_cell_product_questions_when_a_listed_trial_is_one(with_flagged):
+    out = " ".join(
+        run("match", "--condition", "sci", "--age", "40", "--as-of", "2026-11-22", "--offline").stdout.split()
+    )
+    assert out.count("Is there any cost to me") == 1
+    assert "For cell-product trials (NCT01000007), also ask:" in out
+    assert out.count("Is the cell product approved, or made under an investigational application?") == 1
+    assert out.index("For cell-product trials") > out.index("Questions to ask the study team")
+    assert out.count("not an endorsement") == 1
+    hidden = run("match", "--condition", "sci", "--age", "40", "--offline", "--hide-flagged").stdout
+    assert "NCT01000007" not in hidden and "cell-product" not in hidden
+
+
+def test_explain_lists_exactly_what_to_ask_the_study_team(records):
+    out = run("explain", "NCT01000001", "--condition", "sci", "--age", "40", "--offline").stdout
+    lines = out.splitlines()
+    start = lines.index("Ask the study team about:") + 1
+    end = lines.index("", start)
+    assert lines[start:end] == [
+        "  - At least 12 months since the injury — your profile has no date of injury or onset?",
+        "  - AIS grade A, B or C — your profile has no AIS grade?",
+    ]
+    # Met criteria are not asked about.
+    met = run("explain", "NCT01000003", "--condition", "sci", "--age", "40", "--offline").stdout
+    assert "Ask the study team about:" not in met

@@ -19,7 +19,7 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message=".*httpx2")
     from starlette.testclient import TestClient
 
-from records import TRICKY_TITLE, changed, nct_of, shortlist_trials, write_records
+from records import TRICKY_TITLE, changed, nct_of, page, shortlist_trials, write_records
 from trialfinder import config
 from trialfinder.cli import cli
 from trialfinder.web import create_app
@@ -353,3 +353,17 @@ def test_cli_and_web_use_the_same_user_data_file(records):
     web = app.app.state.web
     assert web.user_path == config.user_db_path(None, config.db_path())
     assert Path(web.cache_path) == config.db_path()
+
+
+def test_find_everything_online_does_not_limit_the_registry_search_by_distance(tmp_path, httpx_mock):
+    """Like `match --all`: every candidate whatever its distance, so no search area goes to the registry."""
+    api = "https://ctgov.test/api/v2"
+    httpx_mock.add_response(url=f"{api}/version", json={"apiVersion": "2.0.5", "dataTimestamp": "2026-11-21T09:00:03"})
+    httpx_mock.add_response(url=re.compile(r"https://ctgov\.test/api/v2/studies\?.*"), json=page(shortlist_trials()))
+    app = create_app(tmp_path / "online.db", tmp_path / "user.db", api_url=api)
+    with TestClient(app) as c:
+        response = c.get("/", params={**PROFILE, "max_distance_km": "200", "all": "1"})
+    assert response.status_code == 200
+    (request,) = [r for r in httpx_mock.get_requests() if r.url.path.endswith("/studies")]
+    assert "filter.geo" not in dict(request.url.params)
+    assert "spinal cord injury" in dict(request.url.params)["query.cond"]

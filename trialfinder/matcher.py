@@ -6,7 +6,8 @@ parsed by the current parser. ``match`` then reads candidates from the cache
 only (no network) and evaluates each one.
 
 Privacy: only the condition search terms (and, when the profile asks for a
-distance limit, the search coordinates) go to the registry. Age, sex, dates
+distance limit and the search is not for every candidate, the search
+coordinates) go to the registry. Age, sex, dates
 and severity never leave this machine.
 """
 
@@ -30,10 +31,15 @@ from .trust import Trust, trust_version
 from .trust import assess as assess_trust
 
 
-def registry_queries(profile: Profile, statuses: Sequence[str]) -> list[SearchQuery]:
-    """The searches sent to the registry for a profile: one per condition, nothing personal."""
+def registry_queries(profile: Profile, statuses: Sequence[str], *, by_distance: bool = True) -> list[SearchQuery]:
+    """The searches sent to the registry for a profile: one per condition, nothing personal.
+
+    With ``by_distance`` (the default) and a profile that sets a distance limit, the registry is
+    asked only for trials with a site in that area; without it (``match --all``), for every trial
+    about the conditions, wherever its sites are.
+    """
     near = within = None
-    if profile.location is not None and profile.max_distance_km is not None:
+    if by_distance and profile.location is not None and profile.max_distance_km is not None:
         near, within = (profile.location.lat, profile.location.lon), profile.max_distance_km
     terms = [c.query for c in profile.known_conditions()] + profile.unknown_condition_terms()
     return [SearchQuery.build(condition=t, statuses=statuses, near=near, within_km=within) for t in terms]
@@ -118,14 +124,19 @@ def prepare_cache(
     profile: Profile,
     *,
     statuses: Sequence[str] = OPEN_STATUSES,
+    include_all: bool = False,
     offline: bool = False,
     refresh: bool = False,
     progress: Progress | None = None,
 ) -> list[SyncResult]:
-    """Fetch (through the cache) the trials for the profile's conditions; parse what needs parsing."""
+    """Fetch (through the cache) the trials for the profile's conditions; parse what needs parsing.
+
+    ``include_all`` (for ``match(..., include_all=True)``) fetches them whatever the distance of
+    their sites: every candidate is to be shown, so the registry search is not limited to an area.
+    """
     results = [
         ensure_fresh(cache, client_factory, query, offline=offline, refresh=refresh, progress=progress)
-        for query in registry_queries(profile, statuses)
+        for query in registry_queries(profile, statuses, by_distance=not include_all)
     ]
     reparse_stale(cache, progress=progress)
     return results

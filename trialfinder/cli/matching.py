@@ -92,8 +92,8 @@ def match_(
     reporter = Reporter()
     with open_cache(db_path) as c:
         results = prepare_cache(
-            c, client_factory(api_url, reporter), profile, statuses=wanted, offline=offline, refresh=refresh,
-            progress=reporter,
+            c, client_factory(api_url, reporter), profile, statuses=wanted, include_all=include_all,
+            offline=offline, refresh=refresh, progress=reporter,
         )  # fmt: skip
         reporter.done()
         found = match(c, profile, statuses=wanted, include_all=include_all, hide_flagged=hide_flagged, limit=limit)
@@ -113,11 +113,15 @@ def match_(
         )
     else:
         click.echo("\n" + render_matching.match_table(found))
-        warnings = render_trust.warnings_section([(m.nct_id, m.trust) for m in found])
+        trusts = [(m.nct_id, m.trust) for m in found]
+        warnings = render_trust.warnings_section(trusts)
         if warnings:
             click.echo("\n" + warnings)
+        click.echo("\n" + render_trust.questions_section(trusts))
         click.echo("\nSee why, criterion by criterion: trialfinder explain NCT_ID --profile ...")
-    click.echo("\n" + render_matching.PRIVACY + "\n" + render_matching.DISCLAIMER)
+    # With --all the registry search is not limited to the profile's area (see `registry_queries`).
+    privacy = render_matching.PRIVACY_NO_AREA if include_all else render_matching.PRIVACY
+    click.echo("\n" + privacy + "\n" + render_matching.DISCLAIMER)
 
 
 @click.command()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
+from typing import Any
 
 from ..match.criteria import Parsed
 from ..match.extract import Fact
@@ -24,18 +25,45 @@ DISCLAIMER = (
     "join. Talk about any trial with the study team and with your own clinicians."
 )
 PRIVACY = "Only your condition terms (and the search area, when you set a distance) were sent to the registry."
+PRIVACY_NO_AREA = "Only your condition terms were sent to the registry."
+SITE_NAME_LIMIT = 30
+
+
+def nearest_site_cell(match: TrialMatch) -> str:
+    """The table cell for the nearest open site: distance, then the facility (or city, country)."""
+    if match.nearest_site_km is None:
+        return "-"
+    return f"{match.nearest_site_km:.0f} km {_clip(site_name(match.nearest_site), SITE_NAME_LIMIT)}".rstrip()
+
+
+def site_name(site: dict[str, Any] | None) -> str:
+    """A site's facility, or its city and country when no facility is given."""
+    if not site:
+        return ""
+    facility = (site.get("facility") or "").strip()
+    return facility or ", ".join(p for p in (site.get("city"), site.get("country")) if p)
 
 
 def match_table(matches: Sequence[TrialMatch]) -> str:
+    """One row per trial (verdict, status, nearest open site, oversight), its one-line reason beneath it.
+
+    The reason has a line of its own so that it is never cut to a few letters by the columns before it.
+    """
+    width = max(terminal_width(), 140)
     with_distance = any(m.nearest_site_km is not None for m in matches)
-    headers = ["#", "Verdict", "NCT ID", "Status"] + (["Nearest"] if with_distance else []) + ["Oversight", "Why"]
+    headers = ["#", "Verdict", "NCT ID", "Status"] + (["Nearest open site"] if with_distance else []) + ["Oversight"]
     rows = []
     for i, m in enumerate(matches, 1):
         row = [str(i), VERDICT_LABELS[m.verdict], m.nct_id, status_label(m.status)]
         if with_distance:
-            row.append(f"{m.nearest_site_km:.0f} km" if m.nearest_site_km is not None else "")
-        rows.append(row + [short_trust(m.trust), m.summary])
-    return table(headers, rows, width=max(terminal_width(), 140))
+            row.append(nearest_site_cell(m))
+        rows.append(row + [short_trust(m.trust)])
+    lines = table(headers, rows, width=width).splitlines()
+    indent = " " * (len(str(len(matches))) + 2)  # under the verdict
+    out = lines[:2]
+    for line, m in zip(lines[2:], matches, strict=True):
+        out += [line, indent + _clip(m.summary, width - len(indent))]
+    return "\n".join(out)
 
 
 def match_header(profile: Profile, data_timestamp: str | None) -> str:

@@ -136,8 +136,8 @@ def study_page(study: Study, trust: Trust | None = None, *, criteria_limit: int 
         closed = "" if site_may_recruit(loc.status) else " (this site is not recruiting)"
         own = f" [{status_label(loc.status).lower()}]" if loc.status else ""
         lines.append(f"  - {loc.facility or 'Unnamed site'}, {loc.place}{own}{closed}")
-        for c in loc.contacts:
-            lines.append("      " + contact_line(c))
+        for line in site_contact_lines(loc.contacts):
+            lines.append("      " + line)
 
     lines += ["", "Contacts"]
     contacts = [contact_line(c) for c in study.central_contacts]
@@ -159,8 +159,52 @@ def study_page(study: Study, trust: Trust | None = None, *, criteria_limit: int 
     return "\n".join(lines)
 
 
-def contact_line(contact: Any) -> str:
-    parts = [contact.name or "Contact"]
+CONTACT_ROLES = {
+    "CONTACT": "contact",
+    "PRINCIPAL_INVESTIGATOR": "principal investigator",
+    "SUB_INVESTIGATOR": "sub-investigator",
+    "STUDY_CHAIR": "study chair",
+    "STUDY_DIRECTOR": "study director",
+}
+
+
+def site_contact_lines(contacts: Sequence[Any]) -> list[str]:
+    """A site's contacts, each person once with every role the record gives them.
+
+    Records often list the same person twice at a site, as CONTACT and as PRINCIPAL_INVESTIGATOR:
+    entries with the same name are merged when their phone and email don't disagree (one may lack
+    them); entries that give different details are kept apart, so no number or address is lost.
+    """
+    merged: list[tuple[Any, list[str]]] = []  # (contact with the details found so far, roles)
+    for contact in contacts:
+        role = (contact.role or "").strip()
+        for i, (seen, roles) in enumerate(merged):
+            if _same_person(seen, contact):
+                details = {f: getattr(seen, f) or getattr(contact, f) for f in ("phone", "phone_ext", "email")}
+                merged[i] = (seen.model_copy(update=details), roles + ([role] if role and role not in roles else []))
+                break
+        else:
+            merged.append((contact, [role] if role else []))
+    return [contact_line(c, roles) for c, roles in merged]
+
+
+def _same_person(a: Any, b: Any) -> bool:
+    name = " ".join((a.name or "").split()).casefold()
+    if not name or name != " ".join((b.name or "").split()).casefold():
+        return False
+    return all(
+        not getattr(a, f) or not getattr(b, f) or getattr(a, f) == getattr(b, f)
+        for f in ("phone", "phone_ext", "email")
+    )
+
+
+def _roles(roles: Sequence[str]) -> str:
+    words = [CONTACT_ROLES.get(r, r.replace("_", " ").lower()) for r in roles]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def contact_line(contact: Any, roles: Sequence[str] = ()) -> str:
+    parts = [(contact.name or "Contact") + (f" ({_roles(roles)})" if roles else "")]
     if contact.phone:
         parts.append(contact.phone + (f" ext. {contact.phone_ext}" if contact.phone_ext else ""))
     if contact.email:

@@ -107,6 +107,22 @@ def short(trust: Trust) -> str:
     return ", ".join(words + (["stale"] if stale else [])) or "-"
 
 
+def questions_section(items: Sequence[tuple[str, Trust]]) -> str:
+    """For ``match``: the questions to ask, once for all the trials listed (they are the same for each),
+    with the cell-product ones when any listed trial is a cell product."""
+    if not items:
+        return ""
+    always = questions(Trust())
+    lines = ["Questions to ask the study team (the same for every trial listed):"]
+    lines += [_wrap(f"- {q}", 2) for q in always]
+    cells = [nct for nct, trust in items if trust.cell_product]
+    if cells:
+        extra = [q for q in questions(Trust(cell_product=True)) if q not in always]
+        lines.append(_wrap(f"For cell-product trials ({', '.join(cells)}), also ask:", 2))
+        lines += [_wrap(f"- {q}", 4) for q in extra]
+    return "\n".join(lines)
+
+
 def warnings_section(items: Sequence[tuple[str, Trust]]) -> str:
     """For ``match``: each flagged trial with the reason each warning sign fired."""
     flagged = [(nct, t) for nct, t in items if t.warnings]

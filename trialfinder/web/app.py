@@ -266,7 +266,14 @@ def find_page(web: Web, request: Request) -> Response:
         if form.profile is not None:
             wanted = STATUSES if include_all else OPEN_STATUSES
             try:
-                prepare_cache(cache, web.client_factory, form.profile, statuses=wanted, offline=web.offline)
+                prepare_cache(
+                    cache,
+                    web.client_factory,
+                    form.profile,
+                    statuses=wanted,
+                    include_all=include_all,
+                    offline=web.offline,
+                )
             except NetworkError as exc:
                 note = _fetch_note(exc)
                 reparse_stale(cache)
