@@ -479,3 +479,167 @@ def test_unitless_numbers_near_age_that_are_not_the_patients_age_in_years(text):
 def test_unitless_age_keeps_other_units_apart():
     assert one("Age 2-5 months", "age").high == pytest.approx(6 * MONTH)  # read with its own unit
     assert one("Age > 50 and BMI 18-30", "age").low == pytest.approx(50 * YEAR)
+
+
+# -- headers in the middle of a line (a misreading found on real records) ------------------------
+
+
+def test_exclusion_header_at_the_end_of_a_bullet_starts_the_exclusions():
+    text = (
+        "Inclusion Criteria:\n\n* Adults aged 30 to 70\n* Lives with a partner Exclusion Criteria:\n"
+        "* Heart attack or stroke within the past 3 months\n* Takes nitrates"
+    )
+    lines = split(text)
+    assert [(ln.section, ln.text) for ln in lines] == [
+        ("inclusion", "Adults aged 30 to 70"),
+        ("inclusion", "Lives with a partner"),
+        ("exclusion", "Heart attack or stroke within the past 3 months"),
+        ("exclusion", "Takes nitrates"),
+    ]
+
+
+def test_headers_run_on_after_bullets_in_one_line():
+    text = "Inclusion Criteria:- Women aged 40 or older- Able to walk Exclusion Criteria:- Pregnancy- Active cancer"
+    lines = split(text)
+    assert [(ln.section, ln.text) for ln in lines] == [
+        ("inclusion", "Women aged 40 or older- Able to walk"),
+        ("exclusion", "Pregnancy- Active cancer"),
+    ]
+    dotted = split("Inclusion Criteria: adults. Exclusion Criteria:• Pregnant women")
+    assert [(ln.section, ln.text) for ln in dotted] == [("inclusion", "adults."), ("exclusion", "Pregnant women")]
+
+
+@pytest.mark.parametrize(
+    "criterion",
+    [
+        "Subject meets none of the exclusion criteria",
+        "Other Exclusion Criteria apply according to the product label",
+        "Must not meet any of the Exclusion Criteria: see the protocol",
+        "Agrees to the Inclusion Criteria of the main study",
+    ],
+)
+def test_a_sentence_that_mentions_the_criteria_is_not_a_header(criterion):
+    lines = split(f"Inclusion Criteria:\n\n* Adults\n* {criterion}")
+    assert [ln.section for ln in lines] == ["inclusion", "inclusion"]
+    assert lines[1].text == criterion
+
+
+def test_other_header_forms_start_their_section():
+    text = (
+        "1. Inclusion Criteria\n\n* Adults\n\nNon-inclusion criteria:\n\n* Age over 80 years\n\n"
+        "Partner Inclusion Criteria:\n\n* Women aged 18 or older\n\nStudy Exclusion Criteria. Pregnancy. Dementia.\n\n"
+        "Intraoperative Exclusion Criteria:\n\n* Dural tear"
+    )
+    lines = split(text)
+    assert [(ln.section, ln.group, ln.text) for ln in lines] == [
+        ("inclusion", None, "Adults"),
+        ("exclusion", None, "Age over 80 years"),
+        ("inclusion", "Partner", "Women aged 18 or older"),
+        ("exclusion", None, "Pregnancy. Dementia."),
+        ("exclusion", "Intraoperative", "Dural tear"),
+    ]
+    assert parse(text).criteria[2].scope == "other"
+
+
+# -- a window written "in last 6 months" ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["History of in last 3 months stroke or angina", "Stroke during last 3 months", "Stroke within last 3 months"],
+)
+def test_window_without_the_article(text):
+    fact = one(text, "time", "exclusion")
+    assert (fact.event, fact.low, fact.high) == ("stroke", None, pytest.approx(3 * MONTH))
+
+
+# -- vertebral, disc and surgical levels are not neurological levels ---------------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Degenerative disc disease at one or two levels (L4-L5 or L5-S1)",
+        "Spinal stenosis with a surgical level of L3-S1",
+        "No osteophytes in the lumbar segment to be treated",
+        "Previous surgery in the cervical region",
+        "Fusion of one vertebral level between T10 and L2",
+        "Herniated disc at L5/S1 or above L3",
+    ],
+)
+def test_spinal_levels_that_are_not_the_level_of_injury_are_not_read(text):
+    parsed = parse(f"Inclusion Criteria:\n\n* {text}")
+    assert facts(text, "level") == []
+    assert parsed.criteria[0].unread == []  # nothing about the patient's neurological level to ask
+
+
+@pytest.mark.parametrize(
+    ("text", "values"),
+    [
+        ("Neurological level of injury C5-T1", ["C5", "T1"]),
+        ("SCI at or above T6", ["C1", "T6"]),
+        ("Traumatic cervical spinal cord injury", ["C1", "C8"]),
+        ("Chronic incomplete SCI, lesion level between T2 and T12", ["T2", "T12"]),
+        ("Paraplegia", ["T1", "S5"]),
+    ],
+)
+def test_levels_of_injury_are_still_read(text, values):
+    assert one(text, "level").values == values
+
+
+@pytest.mark.parametrize(
+    "text", ["Spinal cord injury with fusion surgery at T10-L2", "Prior trauma to the C3 to C7 levels with bony injury"]
+)
+def test_level_of_injury_mixed_with_a_surgical_level_is_asked_about(text):
+    parsed = parse(f"Inclusion Criteria:\n\n* {text}")
+    assert [f for f in parsed.criteria[0].facts if f.kind == "level"] == []
+    assert "severity" in parsed.criteria[0].unread
+
+
+# -- neurological deficits -------------------------------------------------------------------------
+
+
+def test_severe_deficit_is_read_and_negated_deficits_are_not():
+    severe = one("Progressive deficits or severe neurological deficits", "deficit", "exclusion")
+    assert severe.values == ["severe"]
+    for text in (
+        "No neurological deficit",
+        "Cervical fusion allowed if there are no neurologic deficits in the legs",
+        "Back pain with or without neurologic deficit",
+        "Neurological deficit other than from the spinal cord injury",
+    ):
+        assert facts(text, "deficit", "exclusion") == [], text
+    assert one("Neurological deficit other than Parkinson's disease", "deficit", "exclusion").values == []
+
+
+# -- age ranges with a limit on each side -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "low", "low_strict", "high"),
+    [
+        ("Age \\>= 18 years and \\< 65 years", 18 * YEAR, False, 65 * YEAR),
+        ("18 years ≤ age ≤ 65 years", 18 * YEAR, False, 66 * YEAR),
+        ("Men ≥ 40 and ≤ 75 years old", 40 * YEAR, False, 76 * YEAR),
+        ("Women between \\>25 and \\<70 years of age", 25 * YEAR, True, 70 * YEAR),
+        ("Adults ≥ 21 years and ≤ 60 years;", 21 * YEAR, False, 61 * YEAR),
+        ("age between \\>18 and \\<60 years", 18 * YEAR, True, 60 * YEAR),
+        ("age between \\>18 and \\<60", 18 * YEAR, True, 60 * YEAR),
+        ("20 ≤ age ≤ 50", 20 * YEAR, False, 51 * YEAR),
+        ("70 > age > 30", 30 * YEAR, True, 70 * YEAR),
+    ],
+)
+def test_two_sided_age_ranges_keep_both_limits(text, low, low_strict, high):
+    fact = one(text, "age")
+    assert fact.low == pytest.approx(low) and fact.low_strict is low_strict
+    assert fact.high == pytest.approx(high) and fact.high_strict
+
+
+def test_gestational_age_with_a_unit_is_not_the_patients_age():
+    assert [f.high for f in facts("Children under 28 days of age, gestational age > 37 weeks", "age")] == [
+        pytest.approx(28 * DAY)
+    ]
+
+
+def test_parser_version_is_bumped_for_these_readings():
+    assert PARSER_VERSION >= 3

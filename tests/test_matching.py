@@ -402,3 +402,192 @@ def test_age_of_a_person_with_the_condition_is_not_time_since_it(cache):
     )
     stroke = build({"conditions": ["stroke"], "as_of": AS_OF, "age": 60, "time_since_onset": "2 weeks"})
     assert verdict(cache, nct, stroke).verdict == "eligible"
+
+
+# -- misreadings found in real records ---------------------------------------------------------------
+
+ED_TRIAL = {"title": "A new tablet for erectile dysfunction", "conditions": ("Erectile Dysfunction",), "mesh": ()}
+
+
+def stroke_patient(since: str, **fields):
+    patient = {"conditions": ["stroke", "erectile dysfunction"], "as_of": AS_OF, "age": 55, "sex": "male"}
+    return build({**patient, "time_since_onset": since, **fields})
+
+
+def test_exclusion_header_in_the_middle_of_a_line_keeps_exclusions_out_of_the_inclusions(cache):
+    nct = trial(
+        cache,
+        "Inclusion Criteria:\n\n* Men with erectile dysfunction\n* Lives with a partner Exclusion Criteria:\n"
+        "* Heart attack or stroke within the prior 3 months",
+        **ED_TRIAL,
+    )
+    assert verdict(cache, nct, stroke_patient("2 years")).verdict != "ineligible"
+    recent = verdict(cache, nct, stroke_patient("1 month"))
+    assert recent.verdict == "ineligible" and recent.reasons[0].section == "exclusion"
+    run_on = trial(
+        cache,
+        "Inclusion Criteria:- Men with erectile dysfunction- Lives with a partner Exclusion Criteria:- Low desire- "
+        "Heart attack or stroke within the prior 3 months- Nitrates",
+        nct_id="NCT01000002",
+        **ED_TRIAL,
+    )
+    assert verdict(cache, run_on, stroke_patient("2 years")).verdict != "ineligible"
+    assert verdict(cache, run_on, stroke_patient("1 month")).verdict == "ineligible"
+
+
+def test_non_inclusion_criteria_are_exclusions(cache):
+    nct = trial(cache, "Inclusion Criteria:\n\n* Adults\n\nNon-inclusion criteria:\n\n* Aged over 85 years")
+    assert verdict(cache, nct, profile(age=40)).verdict != "ineligible"
+
+
+@pytest.mark.parametrize(
+    "criterion",
+    [
+        "History of in last 3 months stroke or heart failure",
+        "Stroke during the last few months",
+        "Stroke, past 3 months",
+        "Stroke < 3 months ago",
+        "Stroke in last three months",
+    ],
+)
+def test_exclusion_of_a_recent_condition_never_excludes_an_old_one(cache, criterion):
+    nct = trial(
+        cache,
+        f"Inclusion Criteria:\n\n* Men with erectile dysfunction\n\nExclusion Criteria:\n\n* {criterion}",
+        **ED_TRIAL,
+    )
+    assert verdict(cache, nct, stroke_patient("2 years")).verdict != "ineligible"
+
+
+def test_window_read_without_the_article_still_excludes_a_recent_condition(cache):
+    nct = trial(
+        cache,
+        "Inclusion Criteria:\n\n* Men with erectile dysfunction\n\n"
+        "Exclusion Criteria:\n\n* History of in last 3 months stroke or heart failure",
+        **ED_TRIAL,
+    )
+    assert verdict(cache, nct, stroke_patient("1 month")).verdict == "ineligible"
+    assert verdict(cache, nct, stroke_patient("2 years")).verdict == "eligible"
+
+
+def test_time_words_in_another_sentence_do_not_soften_an_exclusion(cache):
+    nct = trial(
+        cache,
+        "Inclusion Criteria:\n\n* Men with erectile dysfunction\n\n"
+        "Exclusion Criteria:\n\n* Heart attack or stroke. Men who move away during the study will be withdrawn.",
+        **ED_TRIAL,
+    )
+    assert verdict(cache, nct, stroke_patient("2 years")).verdict == "ineligible"
+
+
+def test_disc_and_surgical_levels_are_not_the_patients_neurological_level(cache):
+    nct = trial(
+        cache,
+        "Inclusion Criteria:\n\n* Disc herniation at one or two levels (L4-L5 and/or L5-S1)\n"
+        "* Lumbar stenosis with a surgical level of L3-S1\n\nExclusion Criteria:\n\n* Tumours in the cervical region",
+        title="Surgery for lumbar stenosis",
+        conditions=("Spinal Stenosis",),
+        mesh=("Spinal Stenosis",),
+    )
+    sci = build(
+        {
+            "conditions": ["spinal cord injury", "spinal stenosis"],
+            "as_of": AS_OF,
+            "age": 50,
+            "ais_grade": "C",
+            "neurological_level": "C5",
+        }
+    )
+    result = verdict(cache, nct, sci)
+    assert result.verdict != "ineligible"
+    assert not [r for r in result.reasons if r.criterion == "severity"]
+    injury_level = trial(cache, "Inclusion Criteria:\n\n* Spinal cord injury at or below T2", nct_id="NCT01000002")
+    assert verdict(cache, injury_level, profile(age=30, neurological_level="C5")).verdict == "ineligible"
+
+
+def test_onset_of_another_condition_is_not_the_patients_onset(cache):
+    other = trial(
+        cache,
+        "Inclusion Criteria:\n\n* Sudden loss of vision with onset within 30 days before enrolment",
+        title="Optic nerve disease",
+        conditions=("Optic Neuropathy",),
+        mesh=(),
+    )
+    sci = profile(age=40, time_since_onset="2 years")
+    result = verdict(cache, other, sci)
+    assert result.verdict == "uncertain"
+    assert "another condition" in reason_for(result, "time_since_onset")[0].text
+    assert verdict(cache, other, profile(age=40, time_since_onset="10 days")).verdict == "uncertain"
+    # The trial about the patient's condition, or a criterion that names it, still counts from it.
+    own = trial(cache, "Inclusion Criteria:\n\n* Onset within 30 days before enrolment", nct_id="NCT01000002")
+    assert verdict(cache, own, sci).verdict == "ineligible"
+    named = trial(
+        cache,
+        "Inclusion Criteria:\n\n* Spinal cord injury with onset within 30 days before enrolment",
+        nct_id="NCT01000003",
+        title="Optic nerve disease",
+        conditions=("Optic Neuropathy",),
+        mesh=(),
+    )
+    assert verdict(cache, named, sci).verdict == "ineligible"
+
+
+def test_severe_neurological_deficit_excludes_motor_complete_injuries_only(cache):
+    nct = trial(
+        cache,
+        "Inclusion Criteria:\n\n* Adults with back pain\n\n"
+        "Exclusion Criteria:\n\n* Progressive deficits or severe neurological deficits",
+        title="Back pain",
+        conditions=("Low Back Pain",),
+        mesh=(),
+    )
+    assert verdict(cache, nct, profile(age=40, ais_grade="A")).verdict == "ineligible"
+    assert verdict(cache, nct, profile(age=40, ais_grade="D")).verdict == "uncertain"
+    assert verdict(cache, nct, profile(age=40, ais_grade="E")).verdict == "uncertain"
+
+
+def test_a_negated_deficit_in_an_exclusion_never_excludes(cache):
+    nct = trial(
+        cache,
+        "Inclusion Criteria:\n\n* Adults\n\nExclusion Criteria:\n\n"
+        "* Prior lumbar fusion. Cervical fusion is allowed as long as there are no neurologic deficits in the legs.",
+    )
+    assert verdict(cache, nct, profile(age=40, ais_grade="C")).verdict != "ineligible"
+
+
+@pytest.mark.parametrize(
+    ("criterion", "too_old", "too_young"),
+    [
+        ("Age \\>= 18 years and \\< 65 years", 65, 17),
+        ("18 years ≤ age ≤ 65 years", 66, 17),
+        ("Patients between \\>30 and \\<80 years of age", 80, 29),
+        ("Adults ≥ 40 and ≤ 70 years old", 71, 39),
+    ],
+)
+def test_both_limits_of_a_two_sided_age_range_decide(cache, criterion, too_old, too_young):
+    nct = trial(cache, f"Inclusion Criteria:\n\n* {criterion}", min_age=None)
+    assert verdict(cache, nct, profile(age=too_old)).verdict == "ineligible"
+    assert verdict(cache, nct, profile(age=too_young)).verdict == "ineligible"
+    assert verdict(cache, nct, profile(age=too_young + 5)).verdict == "eligible"
+
+
+def test_an_exclusion_of_one_cohort_excludes_only_if_every_cohort_has_it(cache):
+    one_cohort = trial(
+        cache,
+        "Cohort A inclusion criteria:\n\n* Adults\n\nCohort A exclusion criteria:\n\n* Spinal cord injury\n\n"
+        "Cohort B inclusion criteria:\n\n* Adults\n\nCohort B exclusion criteria:\n\n* Pregnancy",
+        title="Pelvic pain",
+        conditions=("Pelvic Pain",),
+        mesh=(),
+    )
+    assert verdict(cache, one_cohort, profile(age=40)).verdict == "uncertain"
+    every_cohort = trial(
+        cache,
+        "Cohort A inclusion criteria:\n\n* Adults\n\nCohort A exclusion criteria:\n\n* Spinal cord injury\n\n"
+        "Cohort B inclusion criteria:\n\n* Adults\n\nCohort B exclusion criteria:\n\n* Spinal cord injury",
+        nct_id="NCT01000002",
+        title="Pelvic pain",
+        conditions=("Pelvic Pain",),
+        mesh=(),
+    )
+    assert verdict(cache, every_cohort, profile(age=40)).verdict == "ineligible"

@@ -17,7 +17,7 @@ from .extract import Fact
 from .sections import Line, scope, split
 
 # Bump whenever parsing changes what it reads: cached parses with another version are redone.
-PARSER_VERSION = 2
+PARSER_VERSION = 3
 
 
 def parser_version() -> str:

@@ -72,7 +72,8 @@ _MIN = (
 _MAX = (
     r"(?:<=|<|less than|fewer than|shorter than|under|below|up to|no more than|not more than|no longer than|"
     r"not longer than|a maximum of|maximum of|maximum|"
-    r"(?:within|in|during|over) the (?:last|past|previous|first|prior|preceding)|within the|within|in the|during the|"
+    r"(?:within|in|during|over) (?:the )?(?:last|past|previous|first|prior|preceding)|"
+    r"within the|within|in the|during the|"
     r"not exceeding|no later than|not later than|younger than|no older than)"
 )
 _STRICT = {">", "more than", "greater than", "longer than", "over", "above", "beyond", "exceeding", "in excess of",
@@ -86,6 +87,20 @@ _RANGE = re.compile(
 _COMPARED = re.compile(r"(?P<cmp>" + _MIN + "|" + _MAX + r")\s*(?:the\s+age\s+of\s+|age\s+)?" + QTY)
 _POST = re.compile(QTY + r"\s*(?:of age\s*|old\s*)?(?P<post>" + _POST_MIN + "|" + _POST_MAX + ")")
 _PLUS = re.compile(NUM + r"\s*\+\s*" + UNIT)
+# Both limits in one phrase: "≥ 18 years and ≤ 70 years", "between >30 and <80 years", "≥ 35 and ≤ 70 years old"
+# (the first number takes the unit of the second), "18 years ≤ age ≤ 65 years", "65 > age > 18 years".
+_MIN_TWO = r"(?:>=|>|at least|more than|greater than|older than|over|above|no less than|not less than|minimum of)"
+_MAX_TWO = (
+    r"(?:<=|<|less than|younger than|under|below|up to|no more than|not more than|no older than|maximum of|"
+    r"not exceeding)"
+)
+_TWO_SIDED = re.compile(
+    r"(?:between\s*)?(" + _MIN_TWO + "|" + _MAX_TWO + r")\s*" + NUM + r"\s*" + UNIT + r"?\s*(?:and|to|,|but)\s*"
+    r"(?:(?:the\s+)?age\s+(?:of\s+)?)?(" + _MIN_TWO + "|" + _MAX_TWO + r")\s*(?:the\s+age\s+of\s+)?" + QTY
+)
+_AGE_BETWEEN = re.compile(
+    NUM + r"\s*" + UNIT + r"?\s*(<=|<|>=|>)\s*(?:the\s+)?age[ds]?\s*(?:\(\s*years?\s*\)\s*)?(<=|<|>=|>)\s*" + QTY
+)
 # "injury must have occurred 6 months before the study": at least that long ago. Not "during the
 # 6 months before", "in 28 days before", which are windows.
 _AGO = re.compile(r"(?<!the )(?<!in )(?<!within )(?<!during )(?<!past )(?<!last )" + QTY + r"\s+(?:ago|before|prior)\b")
@@ -169,7 +184,34 @@ def quantities(text: str, *, inclusive_top_unit: bool = False) -> list[Bound]:
         i = bisect.bisect_left(taken, (a,))
         return not (i > 0 and taken[i - 1][1] > a) and not (i < len(taken) and taken[i][0] < b)
 
+    if ">" in text or "<" in text or "than" in text or "least" in text or "up to" in text or "ver" in text:
+        for m in _TWO_SIDED.finditer(text):
+            first, second = m.group(1), m.group(4)
+            if bool(re.fullmatch(_MIN_TWO, first)) == bool(re.fullmatch(_MIN_TWO, second)):
+                continue  # two lower or two upper limits: not one range
+            units = (m.group(3) or m.group(6), m.group(6))
+            limits = [(first, float(m.group(2)), units[0]), (second, float(m.group(5)), units[1])]
+            bound = _two_limits(limits, inclusive_top_unit)
+            if bound is not None:
+                bound.phrase, bound.start, bound.end = m.group(0).strip(), m.start(), m.end()
+                found.append(bound)
+                bisect.insort(taken, (m.start(), m.end()))
+        for m in _AGE_BETWEEN.finditer(text) if "age" in text else ():
+            first, second = m.group(3), m.group(4)
+            if first[0] != second[0] or not free(m.start(), m.end()):
+                continue  # "18 < age > 65" is not one range
+            # "18 ≤ age ≤ 65": 18 is a lower limit; "65 ≥ age ≥ 18": 65 is an upper one.
+            flip = {"<": ">", "<=": ">=", ">": "<", ">=": "<="}
+            units = (m.group(2) or m.group(6), m.group(6))
+            limits = [(flip[first], float(m.group(1)), units[0]), (second, float(m.group(5)), units[1])]
+            bound = _two_limits(limits, inclusive_top_unit)
+            if bound is not None:
+                bound.phrase, bound.start, bound.end = m.group(0).strip(), m.start(), m.end()
+                found.append(bound)
+                bisect.insort(taken, (m.start(), m.end()))
     for m in _RANGE.finditer(text):
+        if not free(m.start(), m.end()):
+            continue
         low_unit = m.group(2) or m.group(4)
         low = float(m.group(1)) * unit_days(low_unit)
         top_unit = unit_days(m.group(4))
@@ -212,6 +254,22 @@ def quantities(text: str, *, inclusive_top_unit: bool = False) -> list[Bound]:
                 found.append(Bound(low=value, phrase=m.group(0), start=m.start(), end=m.end()))
                 bisect.insort(taken, (m.start(), m.end()))
     return sorted(found, key=lambda b: b.start)
+
+
+def _two_limits(limits: list[tuple[str, float, str]], inclusive_top_unit: bool) -> Bound | None:
+    """One bound from a lower and an upper limit, each (comparison, number, unit); None if they don't overlap."""
+    bound = Bound()
+    for cmp, number, unit in limits:
+        days = unit_days(unit)
+        strict = cmp in _STRICT
+        if re.fullmatch(_MIN_TWO, cmp):
+            bound.low, bound.low_strict = number * days, strict
+        else:
+            top = number * days + days if inclusive_top_unit and not strict else number * days
+            bound.high, bound.high_strict = top, strict or inclusive_top_unit
+    if bound.low is None or bound.high is None or bound.low >= bound.high:
+        return None
+    return bound
 
 
 # -- facts ---------------------------------------------------------------------
@@ -265,6 +323,7 @@ _AGE_MENTIONED = re.compile(r"\bage[ds]?\b[^.;]{0,30}\d|(?<!\d)\d+\s*(?:years?|y
 _AGE_RIGHT_STRONG = re.compile(r"\s*(?:years?\s*|yrs?\.?\s*)?(?:old|of age|y/?o)\b|\s*(?:or|and) (?:older|younger)\b")
 _AGE_LEFT_STRONG = re.compile(r"\b(?:age[ds]?|ages)\s*(?:of\s*|between\s*|from\s*|is\s*|[:=]\s*)?$")
 _AGE_IN_PHRASE = re.compile(r"\b(?:old|older|younger|of age)\b")
+_AGE_WORD = re.compile(r"\bage[ds]?\b")
 # A criterion that says what counts as postmenopausal ("defined as aged over 50 and amenorrhoeic for 12
 # months", "women under 50 are considered postmenopausal if…") states no age limit for joining.
 _MENOPAUSE_DEFINED = re.compile(r"defin|consider|amenorr|menstru|menses|\bif\b|\bfsh\b|follicle|hormon|lmp\b")
@@ -274,6 +333,7 @@ def is_age_phrase(text: str, b: Bound) -> bool:
     """Is this duration clearly somebody's age ("aged 18 years and older", "12 years of age", "18 years old")?"""
     return bool(
         _AGE_IN_PHRASE.search(b.phrase)
+        or _AGE_WORD.search(b.phrase)
         or _AGE_RIGHT_STRONG.match(text, b.end)
         or _AGE_LEFT_STRONG.search(text[max(0, b.start - 20) : b.start])
     )
@@ -289,15 +349,25 @@ def ages(text: str) -> tuple[list[Fact], bool]:
         return [], False
     facts: list[Fact] = []
     for b in quantities(text, inclusive_top_unit=True):
-        if re.match(r"(?:within|in the|during|over the)\b", b.phrase):
+        if re.match(
+            r"(?:within|in the|in (?:last|past|previous|prior|preceding)|during|over the|over (?:last|past))\b",
+            b.phrase,
+        ):
             continue  # a window ("within 2 years of…") is not an age
         left, right = text[max(0, b.start - 30) : b.start], text[b.end : b.end + 20]
+        if _NOT_CHRONOLOGICAL_AGE.search(left):
+            continue  # "gestational age > 37 weeks"
         if _TIME_AFTER.match(right):
             continue  # "injury more than 12 months ago" is a time since injury, not an age
         if strict:
             if is_age_phrase(text, b):
                 facts.append(Fact("age", b.phrase, b.low, b.high, b.low_strict, b.high_strict))
-        elif _AGE_BEFORE.search(left) or _AGE_AFTER.match(right) or _AGE_IN_PHRASE.search(b.phrase):
+        elif (
+            _AGE_BEFORE.search(left)
+            or _AGE_AFTER.match(right)
+            or _AGE_IN_PHRASE.search(b.phrase)
+            or (b.low is not None and b.high is not None and _AGE_WORD.search(b.phrase))
+        ):
             facts.append(Fact("age", b.phrase, b.low, b.high, b.low_strict, b.high_strict))
     if not facts and "age" in text:
         facts = _unitless_ages(text)
@@ -313,7 +383,7 @@ _BARE_MIN = r">=|>|at least|more than|greater than|older than|over|above|no less
 _BARE_MAX = r"<=|<|less than|younger than|under|below|up to|no more than|not more than|no older than|maximum(?: of)?"
 _BARE_RANGE = rf"(?:between\s+|from\s+)?{_AGE_NUM}\s*(?:-|to|and|through)\s*{_AGE_NUM}"
 _BARE_LIMITS = (
-    rf"(?P<cmp>{_BARE_MIN}|{_BARE_MAX})\s*{_AGE_NUM}"
+    rf"(?:between\s+)?(?P<cmp>{_BARE_MIN}|{_BARE_MAX})\s*{_AGE_NUM}"
     rf"(?:\s*(?:and|,)\s*(?P<cmp2>{_BARE_MIN}|{_BARE_MAX})\s*{_AGE_NUM}(?:\s*years?\b)?)?"
 )
 _BARE_OPEN = rf"{_AGE_NUM}\s*(?P<post>\+|(?:or|and) (?:older|over|above|more|younger|under|below|less))"
@@ -323,6 +393,11 @@ _BARE_AGE = re.compile(
     # what may follow: the end, punctuation, or a word that is not a unit
     r"(?=\s*$|\s*[.,;:)\]]|\s+(?:and|or|inclusive|with|who|at|in|on|both|male|female|men|women|patients?|"
     r"participants?|subjects?)\b)"
+)
+# "gestational age > 37 weeks", "bone age 10-14 years": not the participant's age.
+_NOT_CHRONOLOGICAL_AGE = re.compile(
+    r"\b(?:gestational|gestation|bone|skeletal|mental|developmental|corrected|post-?menstrual|reading|biological)"
+    r"\s*-?\s*age[ds]?\s*(?:of\s*|is\s*|[:=]\s*)?$"
 )
 # "gestational age 30", "bone age 10-14", "mental age 6": not the participant's age in years.
 _NOT_CHRONOLOGICAL = re.compile(
@@ -338,9 +413,26 @@ _BARE_MORE_AFTER = re.compile(r"\s*(?:,|and|or|and/or)?\s*(?:" + _BARE_MIN + "|"
 _EXAMPLE_BEFORE = re.compile(r"\b(?:such as|e\.g|eg|for example|for instance|including|like|risk factors?)\b[^.;]*$")
 
 
+# "18 <= age <= 65", "65 > age > 18": a limit on each side of the word.
+_BARE_BETWEEN = re.compile(rf"(?<![\d.]){_AGE_NUM}\s*(<=|<|>=|>)\s*age[ds]?\s*(<=|<|>=|>)\s*{_AGE_NUM}(?!\s*[a-z%])")
+
+
 def _unitless_ages(text: str) -> list[Fact]:
     facts: list[Fact] = []
     year = DAYS_PER["year"]
+    for m in _BARE_BETWEEN.finditer(text):
+        first, second = m.group(2), m.group(3)
+        if first[0] != second[0] or float(m.group(1)) > 120 or float(m.group(4)) > 120:
+            continue
+        a, b = float(m.group(1)) * year, float(m.group(4)) * year
+        low, high = (a, b) if first[0] == "<" else (b, a)
+        low_strict = (first if first[0] == "<" else second) in ("<", ">")
+        high_strict_cmp = (second if first[0] == "<" else first) in ("<", ">")
+        high = high if high_strict_cmp else high + year
+        if low < high:
+            facts.append(Fact("age", m.group(0), low, high, low_strict, True))
+    if facts:
+        return facts
     for m in _BARE_AGE.finditer(text):
         before = text[max(0, m.start() - 40) : m.start()]
         if _NOT_CHRONOLOGICAL.search(before[-20:]) or _BARE_NUMBER_BEFORE.search(before):
@@ -635,6 +727,22 @@ _REGION = re.compile(
     r"|\b(tetrapleg\w*|quadripleg\w*|parapleg\w*)\b"
 )
 _LEVEL_CUE = re.compile(r"\b(?:level|nli|lesion|injur\w*|sci|spinal cord|segments?|neurological)\b")
+# A level is the patient's neurological level only when the sentence is about the injury, the lesion or the
+# neurological level ("neurological level of injury C5-T1", "SCI at or above T6", "cervical spinal cord injury")...
+_NEURO_LEVEL = re.compile(
+    r"\b(?:spinal cord|sci|injur\w*|neurolog\w* levels?|nli|(?:motor|sensory) levels?|lesions?|"
+    r"levels? of (?:the )?(?:injury|lesion|sci|spinal cord|impairment)|(?:injury|lesion|sci) levels?|"
+    r"tetrapleg\w*|quadripleg\w*|parapleg\w*)\b"
+)
+# ...and never when its clause is about vertebrae, discs, surgery or treatment ("surgical level of L4-S1",
+# "1-2 level (L4-L5 and/or L5-S1)", "the lumbar segment to be treated", "previous trauma to the C3 to C7 levels").
+_ANATOMY_LEVEL = re.compile(
+    r"\b(?:vertebra\w*|dis[ck]s?|discal|discogenic|discectom\w*|dis[ck]ectom\w*|surg\w*|operat\w*|treat\w*|"
+    r"fusions?|fused|stenosis|herniat\w*|spondyl\w*|radicul\w*|dermatom\w*|acdf|lamin\w*|foramin\w*|implant\w*|"
+    r"decompress\w*|instrument\w*|immobile|segments?|segmental|spine|spinal (?:canal|column)|fractur\w*|osteophyt\w*|"
+    r"facets?|nerve roots?|roots?|index|arthroplast\w*|pedicles?|intervertebral|bony|osseous|regions?|"
+    r"trauma to|ddd|ldh|(?:one|two|three|four|single|multi|multiple|\d)[- ]?levels?)\b"
+)
 _GMFCS = re.compile(
     r"\b(?:gmfcs|gross motor function classification system(?: \(gmfcs\))?)(?:\s+(?:levels?|"
     r"grades?|scores?))?\s*(?:of\s+|:|=)?\s*"
@@ -682,13 +790,54 @@ _DEFICIT_UNSURE = re.compile(
 )
 
 
+# "No neurological deficit", "as long as there are no neurologic deficits", "with or without neurologic deficit",
+# "neurological deficit other than from the injury": not a plain statement that the person has a deficit.
+_DEFICIT_NEGATED = re.compile(r"\b(?:no|not|without|absence of|absent|free of|nor|none|lack of|never)\b[^.;,:]*$")
+_DEFICIT_EXCEPT = re.compile(
+    r"[^.;,:]{0,30}?\b(?:other than|unrelated|not related|not due|not caused|except|apart from|besides|excluding)\b"
+)
+# "severe neurological deficits", "… deficits or severe neurologic deficits"; not "progressive or severe deficits",
+# "severe and progressive deficits" (a kind that a profile can't tell).
+_DEFICIT_SEVERE = re.compile(
+    r"(?:^|[,;:(]\s*|\b(?:with|of|has|have|having|any|deficits?|impairments?)\s+(?:or\s+)?)severe\s+$"
+)
+
+
+def _deficits(text: str) -> tuple[list[Fact], bool]:
+    """ "Neurological deficit" (anyone with a lasting one) and "severe neurological deficit" (motor-complete SCI)."""
+    facts: list[Fact] = []
+    unread = False
+    severe: Fact | None = None
+    for m in _DEFICIT.finditer(text):
+        before = text[max(0, m.start() - 40) : m.start()]
+        if "with or without" in before[-25:]:
+            continue  # states no requirement
+        is_severe = bool(_DEFICIT_SEVERE.search(before))
+        if not is_severe and _DEFICIT_UNSURE.search(before[-30:]):
+            continue  # "progressive", "new", "significant" deficits: a kind a profile can't tell
+        exception = _DEFICIT_EXCEPT.match(text, m.end())
+        if _DEFICIT_NEGATED.search(before) or (exception and _names_a_condition(text[exception.end() : m.end() + 90])):
+            unread = True  # "no neurological deficit", "deficits other than from the spinal cord injury"
+            continue
+        if is_severe:
+            severe = severe or Fact("deficit", ("severe " + m.group(0)).strip(), values=["severe"])
+        elif not facts:
+            facts.append(Fact("deficit", m.group(0)))
+    if severe is not None and not facts:
+        facts.append(severe)  # "deficits or severe deficits" is no more than "deficits"
+    return facts, unread
+
+
+def _names_a_condition(text: str) -> bool:
+    """Does the text name a known condition, or an injury or lesion (which may be the patient's)?"""
+    clause = re.split(r"[.;:,]", text, maxsplit=1)[0]
+    return bool(_condition_index()[0].search(clause) or re.search(r"\b(?:injur\w*|lesions?|trauma\w*)\b", clause))
+
+
 def severities(text: str) -> tuple[list[Fact], bool]:
     """AIS grades, neurological level ranges, GMFCS levels, and "neurological deficit"."""
     k = knowledge()
-    facts: list[Fact] = []
-    m = _DEFICIT.search(text)
-    if m and not _DEFICIT_UNSURE.search(text[max(0, m.start() - 30) : m.start()]):
-        facts.append(Fact("deficit", m.group(0)))
+    facts, unsure_deficit = _deficits(text) if "defici" in text or "impairment" in text else ([], False)
     for m in _AIS.finditer(text):
         grades = _grade_set(m.group(1), k.ais_grades)
         if grades:
@@ -700,16 +849,17 @@ def severities(text: str) -> tuple[list[Fact], bool]:
             if grades and not re.search(r"\b(fully|to)\s+complete\b|\bcompleted?\s+(the|a|all)\b", m.group(0)):
                 facts.append(Fact("ais", m.group(0).strip(), values=grades))
                 break
-    facts += _levels(text)
+    levels, unsure_level = _levels(text)
+    facts += levels
     for m in _GMFCS.finditer(text):
         levels = _grade_set(m.group(1), k.gmfcs_levels)
         if levels:
             facts.append(Fact("gmfcs", m.group(0).strip(), values=levels))
     mentioned = bool(
         re.search(r"\b(ais|asia)\b|\bgmfcs\b|\bgross motor function classification", text)
-        or (_LEVEL_CUE.search(text) and re.search(r"\b[ctl]\s?\d{1,2}\b", text))
+        or (_NEURO_LEVEL.search(text) and re.search(r"\b[ctl]\s?\d{1,2}\b", text))
     )
-    unread = mentioned and not facts
+    unread = (mentioned and not facts) or unsure_level or unsure_deficit
     return facts, unread
 
 
@@ -718,39 +868,57 @@ def _level_name(letter: str, number: str) -> str | None:
     return name if name in knowledge().levels else None
 
 
-def _levels(text: str) -> list[Fact]:
+def _levels(text: str) -> tuple[list[Fact], bool]:
+    """Neurological level ranges; second value: a level of the injury is named but could not be told apart
+    from a vertebral, disc or surgical level."""
     k = knowledge()
     order = k.levels
     if not _LEVEL_CUE.search(text) and not _REGION.search(text):
-        return []
-    facts = []
+        return [], False
+    found: list[tuple[re.Match[str], list[str]]] = []
     for m in _LEVEL_RANGE.finditer(text):
         a, b = _level_name(m.group(1), m.group(2)), _level_name(m.group(3), m.group(4))
         if a and b and order.index(a) <= order.index(b):
-            facts.append(Fact("level", m.group(0), values=[a, b]))
+            found.append((m, [a, b]))
     for m in _LEVEL_ABOVE.finditer(text):
         name = _level_name(*(m.group(1, 2) if m.group(1) else m.group(3, 4)))
         if name:
             inclusive = "at" in m.group(0) or "or" in m.group(0) or " and " in m.group(0)
             i = order.index(name) - (0 if inclusive else 1)
             if i >= 0:
-                facts.append(Fact("level", m.group(0), values=[order[0], order[i]]))
+                found.append((m, [order[0], order[i]]))
     for m in _LEVEL_BELOW.finditer(text):
         name = _level_name(*(m.group(1, 2) if m.group(1) else m.group(3, 4)))
         if name:
             inclusive = "at" in m.group(0) or "or" in m.group(0) or " and " in m.group(0)
             i = order.index(name) + (0 if inclusive else 1)
             if i < len(order):
-                facts.append(Fact("level", m.group(0), values=[order[i], order[-1]]))
+                found.append((m, [order[i], order[-1]]))
     for m in _REGION.finditer(text):
         word = (m.group(1) or m.group(2) or "").replace("-", "").replace(" ", "")
         key = next((r for r in k.level_regions if word.startswith(r[:6])), None)
         if word.startswith("suprasacral"):
-            facts.append(Fact("level", m.group(0), values=[order[0], "L5"]))
+            found.append((m, [order[0], "L5"]))
         elif key:
-            top, bottom = k.level_regions[key]
-            facts.append(Fact("level", m.group(0).strip(), values=[top, bottom]))
-    return facts
+            found.append((m, list(k.level_regions[key])))
+    facts: list[Fact] = []
+    unsure = False
+    for m, values in found:
+        sentence = _around(text, m.start(), m.end(), r"[;]|\.\s")
+        if not (m.group(0).startswith(("tetra", "quadri", "para")) or _NEURO_LEVEL.search(sentence)):
+            continue  # "disc disease at L4-L5", "tumours in the cervical region": not a level of injury
+        if _ANATOMY_LEVEL.search(_around(text, m.start(), m.end(), r"[;,]|\.\s")):
+            unsure = True  # "SCI patients with spinal fusion at T10-L2": can't tell which level is meant
+            continue
+        facts.append(Fact("level", m.group(0).strip(), values=values))
+    return facts, unsure
+
+
+def _around(text: str, start: int, end: int, stops: str) -> str:
+    """The clause of ``text`` around [start, end): from the last stop before it to the first stop after it."""
+    before = re.split(stops, text[max(0, start - 120) : start])[-1]
+    after = re.split(stops, text[end : end + 80], maxsplit=1)[0]
+    return before + text[start:end] + after
 
 
 # -- conditions --------------------------------------------------------------------

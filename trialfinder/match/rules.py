@@ -159,6 +159,13 @@ def has_condition(fact: Fact, profile: Profile) -> Check:
 def deficit(fact: Fact, profile: Profile) -> Check:
     """Does the patient live with a lasting neurological deficit (seeds/severity.toml [deficit])?"""
     k = knowledge()
+    if "severe" in fact.values:
+        # A motor-complete spinal cord injury (AIS A or B: no motor function below the level) is a severe
+        # neurological deficit; for anyone else a profile can't say how severe a deficit is. Never False: whether
+        # a deficit is "severe" is a judgement, so failing to show one excludes no one.
+        if profile.ais_grade is not None and profile.ais_grade in k.ais_terms.get("motor complete", ()):
+            return Check(True, f"your AIS grade is {profile.ais_grade} (motor complete)")
+        return Check(None, "your profile does not say whether you have a severe neurological deficit")
     mine = {c.id for c in profile.known_conditions()}
     if mine & set(k.deficit_conditions):
         return Check(True, "your condition is a lasting neurological deficit")

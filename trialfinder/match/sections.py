@@ -16,11 +16,43 @@ _ESCAPE = re.compile(r"\\([\\`*_{}\[\]()#+\-.!<>=~|])")
 # The start of a header line; the rest of it is split in ``_header`` (a regex for the whole line,
 # "rest, then spaces and punctuation, then ': after'", backtracks cubically over long runs of spaces).
 _HEADER = re.compile(
-    r"^[#*\s]*(?:(?:key|main|general|major|additional|other|specific|patient|participant)\s+)?"
-    r"(?P<kind>inclusion|exclusion|eligibility|exclusionary|inclusionary)"
+    r"^[#*\s]*(?:(?:key|main|general|major|additional|other|specific|patient|participant|subject|study)\s+)?"
+    r"(?P<kind>non-?\s?inclusion|inclusion|exclusion|eligibility|exclusionary|inclusionary)"
     r"(?:\s+(?:criteria|criterion|conditions?))?\b",
     re.IGNORECASE,
 )
+# A header that does not start its line: "Stable relationship Exclusion Criteria:", "…hyperlipidemia Exclusion
+# Criteria:- Primary…", "Informed Consent Inclusion Criteria Partner". Written as a heading (capitalised, "criteria",
+# then a colon, a full stop and a new sentence, or the end of the line), so that sentences which merely mention
+# the criteria ("meets none of the exclusion criteria", "Other exclusion criteria apply") are left whole.
+_MID_HEADER = re.compile(
+    r"(?<=\S)[ \t]*(?=(?P<head>(?:(?:Key|KEY|Main|MAIN|General|GENERAL|Major|Additional|Other|Specific|Study|STUDY|"
+    r"Patient|Participant|Subject|Partner)[ \t]+)?(?:Inclusion|INCLUSION|Exclusion|EXCLUSION|Non-inclusion)[ \t]+"
+    r"(?:Criteria|CRITERIA|criteria|Criterion|criterion)\b)"
+    r"(?:[ \t]*:|[ \t]*\.[ \t]+[A-Z]|(?:[ \t]+[A-Z][a-z]+){0,2}[ \t]*$))"
+)
+# The word before a mid-line header that makes it part of a sentence: "all of the Exclusion Criteria:".
+_SENTENCE_WORD = re.compile(
+    r"(?<![\w-])(?:the|following|any|all|these|those|of|no|none|not|meet|meets|meeting|met|above|below|listed|and|or|"
+    r"per|see|to|with|by|in|other|protocol|defined|additional|further|specific|main|key)\W*$",
+    re.IGNORECASE,
+)
+# Words naming whose or which criteria a header introduces ("Erectile dysfunction cohort", "Intra-operative",
+# "III.6"): a few words, no sentence punctuation.
+_GROUP_WORDS = re.compile(r"[^\W_][\w/&()'’.\-]*(?: [\w/&()'’.\-]+){0,4}")
+_GROUP_HEADER = re.compile(
+    r"^(?P<group>[^\W_][\w/&()'’.\-]*(?: [\w/&()'’.\-]+){0,4}?)\s+"
+    r"(?P<kind>non-?\s?inclusion|inclusion|exclusion)\s+criteri(?:a|on)\s*:?$",
+    re.IGNORECASE,
+)
+# Words after "criteria" that make a line a sentence about the criteria, not a header.
+_SENTENCE_AFTER = re.compile(
+    r"(?:apply|applies|applied|may|might|will|would|are|is|were|could|can|should|must|as|per|according|listed|"
+    r"defined|specified|described)\b",
+    re.IGNORECASE,
+)
+# A bullet run on after a header's colon: "Inclusion Criteria:- Age…", "Exclusion Criteria:• Patient…".
+_RUN_ON_BULLET = re.compile(r"^(?:[-–•*·▪][ \t]*)+(?=[^\d\s])")
 _CRITERIA_FOR = re.compile(r"^[#*\s]*criteria\s+for\s+(?P<kind>inclusion|exclusion)\b(?P<rest>[^:]*+):?\s*$", re.I)
 _BULLET = re.compile(
     r"^(?P<indent>\s*)(?:[*\-•·▪◦‣●○]|\d{1,3}[.)]|\(\d{1,3}\)|[a-zA-Z][.)]|\([a-zA-Z]\)|\(?[ivxIVX]{1,4}[.)])\s+"
@@ -59,7 +91,7 @@ def split(text: str) -> list[Line]:
     section = "unknown"
     group: str | None = None
     stack: list[tuple[int, int]] = []  # (indent, index in lines) of open bullets
-    for raw in unescape(text).replace("\r", "").split("\n"):
+    for raw in _raw_lines(unescape(text).replace("\r", "")):
         if not raw.strip():
             continue
         stripped = raw.strip().strip("*_").strip()
@@ -100,6 +132,31 @@ def split(text: str) -> list[Line]:
     return lines
 
 
+def _raw_lines(text: str) -> list[str]:
+    """The lines of a text, with each header that starts mid-line put on a line of its own."""
+    out: list[str] = []
+    for raw in text.split("\n"):
+        if "clusion" not in raw and "CLUSION" not in raw:
+            out.append(raw)
+            continue
+        start = 0
+        for m in _MID_HEADER.finditer(raw):
+            if _SENTENCE_WORD.search(raw, start, m.start()):
+                continue
+            head = raw[start : m.start()]
+            bullet = _BULLET.match(head + " ") if start == 0 else None
+            body = head[bullet.end() :] if bullet else head
+            if not re.search(r"[^\W_]", body):
+                pass  # only a bullet marker or emphasis before the header ("1. Inclusion Criteria")
+            elif start == 0 and _GROUP_WORDS.fullmatch(body.strip()) and (not bullet or " " not in body.strip()):
+                break  # "Intraoperative Exclusion Criteria:", "Partner Inclusion Criteria": one header
+            else:
+                out.append(head)
+            start = m.end()
+        out.append(raw[start:])
+    return out
+
+
 def _header(line: str) -> tuple[str, str | None, str] | None:
     match = _CRITERIA_FOR.match(line)
     if match:
@@ -107,18 +164,31 @@ def _header(line: str) -> tuple[str, str | None, str] | None:
         return match.group("kind").lower(), rest or None, ""
     match = _HEADER.match(line)
     if not match:
-        return None
+        match = _GROUP_HEADER.match(line) if "clusion" in line or "CLUSION" in line else None
+        if not match or _SENTENCE_WORD.search(match.group("group") + " "):
+            return None
+        kind = match.group("kind").lower()
+        group = None if re.fullmatch(r"[\divxlcIVXLC.)(]+", match.group("group")) else match.group("group")
+        return ("exclusion" if kind.startswith(("exclusion", "non")) else "inclusion"), group, ""
     kind = match.group("kind").lower()
+    sentence = re.match(r"\s*\.\s+(?=[A-Z])", line[match.end() :])
+    if sentence and re.search(r"criteri", match.group(0), re.I):
+        # "Inclusion criteria. Age ≥22. English speaking.": the criteria follow on the same line.
+        after = line[match.end() + sentence.end() :].strip()
+        return ("exclusion" if kind.startswith(("exclusion", "non")) else "inclusion"), None, after
     rest, colon, after = line[match.end() :].partition(":")
     rest = rest.rstrip().rstrip(".*").rstrip().strip(" -–:()*")
     after = after.lstrip(": \t").strip() if colon and after.strip(":.* \t") else ""
+    after = _RUN_ON_BULLET.sub("", after)
     # "Inclusion in another trial within 30 days" is a criterion, not a header: a header says
-    # "criteria" or ends with a colon.
+    # "criteria" or ends with a colon. "Other exclusion criteria apply per the label" is a sentence.
     if (rest or after) and not re.search(r"criteri", line, re.I) and not line.rstrip().endswith(":"):
+        return None
+    if not colon and _SENTENCE_AFTER.match(rest):
         return None
     if kind == "eligibility":
         return "unknown", rest or None, after
-    section = "exclusion" if kind.startswith("exclusion") else "inclusion"
+    section = "exclusion" if kind.startswith(("exclusion", "non")) else "inclusion"
     return section, rest or None, after
 
 

@@ -27,9 +27,13 @@ from ..render.plain import age_range, status_label
 from ..seeds import knowledge
 from ..trust import Trust, with_staleness
 from . import extract, rules
+from .criteria import _GROUP_IS_COHORT as _COHORT
 from .criteria import Criterion, Parsed
 from .extract import Fact
 
+# Events that any illness has: a window counted from one is the patient's only if the criterion or the trial is
+# about the patient's condition.
+_GENERIC_EVENTS = ("onset", "diagnosis", "diagnosed", "symptom", "symptoms")
 ELIGIBILITY_KINDS = ("age", "sex", "condition", "time_since_onset", "severity", "healthy_volunteers")
 VERDICT_ORDER = {"eligible": 0, "uncertain": 1, "ineligible": 2}
 
@@ -45,6 +49,7 @@ class Reason:
     text: str  # plain language
     source: str = ""  # the criterion as registered, or the registry field
     section: str = ""  # inclusion | exclusion | field | ""
+    cohort: str | None = field(default=None, compare=False, repr=False)  # excludes from this study group only
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -217,6 +222,7 @@ def _checks(criterion: Criterion, trial: Trial, profile: Profile) -> list[tuple[
     """Each non-condition fact checked, with the safety rules that keep doubtful readings "unknown"."""
     mine = {c.id for c in profile.known_conditions()}
     other_than_mine = any(f.kind == "condition" and f.negated and mine & set(f.values) for f in criterion.facts)
+    names_mine = any(f.kind == "condition" and not f.negated and mine & set(f.values) for f in criterion.facts)
     out = []
     for fact in criterion.facts:
         if fact.kind == "condition":
@@ -225,6 +231,17 @@ def _checks(criterion: Criterion, trial: Trial, profile: Profile) -> list[tuple[
         if fact.kind == "time" and other_than_mine:
             # "other CNS injuries, other than spinal cord injury, 6 months before": not about the patient's injury.
             check = rules.Check(None, "this is about another injury or illness than yours")
+        elif (
+            fact.kind == "time"
+            and (fact.event or "onset") in _GENERIC_EVENTS
+            and check.inside is not None
+            and not names_mine
+            and not mine & trial.targets
+        ):
+            # "NAION onset within 45 days" in a trial that is not about the patient's condition: the onset or
+            # diagnosis may be of another illness, so the patient's own date says nothing.
+            other = "this may count from the onset or diagnosis of another condition than yours"
+            check = rules.Check(None, f"{check.patient}, but {other}" if mine else other)
         if fact.kind == "sex" and trial.sex not in ("MALE", "FEMALE") and check.inside is False:
             # Only the criteria text restricts sex while the registry says all sexes: ask, don't exclude.
             check = rules.Check(None, f"{check.patient}, and the registry itself lists all sexes")
@@ -314,7 +331,7 @@ def _exclusion(criterion: Criterion, trial: Trial, profile: Profile) -> list[Rea
             check = rules.Check(
                 True if since.inside else None, f"{since.patient}" + ("" if since.inside else f"; {note}")
             )
-        elif check.inside and _mentions_recent(criterion.text):
+        elif check.inside and _mentions_recent(criterion.text, [f.phrase for f in has_listed]):
             check = rules.Check(
                 None, f"{check.patient}, and the criterion limits it to a recent time we could not read"
             )
@@ -327,6 +344,16 @@ def _exclusion(criterion: Criterion, trial: Trial, profile: Profile) -> list[Rea
         return []
     described = "; ".join(words for _, words, _ in parts)
     answers = [c.inside for _, _, c in parts]
+    if (
+        all(a is True for a in answers)
+        and criterion.alternative
+        and criterion.group
+        and _COHORT.search(criterion.group)
+    ):
+        # An exclusion of one of several cohorts ("CP/CPPS cohort exclusion criteria"): another may still fit.
+        kind, _, check = next((p for p in parts if p[0] != "condition"), parts[0])
+        text = f"Excludes {described} — {check.patient}, but only from one of the study's groups; ask the study team."
+        return [Reason(kind, "unknown", text, criterion.text, "exclusion", cohort=criterion.group)]
     if all(a is True for a in answers) and not criterion.partial:
         kind, _, check = next((p for p in parts if p[0] != "condition"), parts[0])
         return [Reason(kind, "not_met", f"Excludes {described} — {check.patient}.", criterion.text, "exclusion")]
@@ -365,13 +392,32 @@ def _lone_window(text: str) -> Fact | None:
     return Fact("time", b.phrase, high=b.high, high_strict=b.high_strict)
 
 
-def _mentions_recent(text: str) -> bool:
-    """Any hint that an exclusion is limited in time: then naming the condition alone decides nothing."""
+# Any sign that an exclusion limits a condition in time: "within", "in last 6 months", "during the last", "past 6
+# months", "< 6 months", "6 months", "since 2020"…
+_TIME_SIGN = re.compile(
+    r"\b(?:recent\w*|lately|latest|within|last|past|prior|previous\w*|preceding|current\w*|active|during|ago)\b"
+    r"|\d\s*-?\s*(?:years?|yrs?|months?|mos?|weeks?|wks?|days?|hours?|hrs?|[ymwdh])\b"
+    r"|\b(?:19|20)\d\d\b"
+)
+
+
+def _mentions_recent(text: str, names: Sequence[str] = ()) -> bool:
+    """Any hint that an exclusion is limited in time: then naming the condition alone decides nothing.
+
+    Only the sentences that name the condition (``names``, as written) count: "…stroke…. We will also exclude
+    patients who withdraw during the research" limits nothing about the stroke.
+    """
     low = extract.normalise(text)
-    durations = [b for b in extract.quantities(low) if not extract.is_age_phrase(low, b)]
-    return bool(durations) or bool(
-        re.search(r"\b(recent(ly)?|within|in the (last|past)|prior|previous|preceding|current(ly)?|active)\b", low)
-    )
+    sentences = re.split(r"(?<=[.;])\s+(?=\S)", low)
+    named = [s for s in sentences if any(n.lower() in s for n in names)]
+    low = " ".join(named) if named else low
+    durations = extract.quantities(low)
+    if any(not extract.is_age_phrase(low, b) for b in durations):
+        return True
+    for b in durations:  # an age ("stroke before the age of 50 years") is no time limit
+        low = low[: b.start] + " " * (b.end - b.start) + low[b.end :]
+    low = re.sub(r"\b(?:age[ds]?|aged)\b[^.;,\d]{0,12}\d+(?:\s*(?:years?|yrs?|y)\b)?", " ", low)
+    return bool(_TIME_SIGN.search(low))
 
 
 def _reason(kind: str, check: rules.Check, words: str, source: str, section: str) -> Reason:
@@ -408,6 +454,8 @@ def requirement(fact: Fact) -> str:
     if fact.kind == "gmfcs":
         return "GMFCS level " + _or(fact.values)
     if fact.kind == "deficit":
+        if "severe" in fact.values:
+            return f"a severe neurological deficit ({fact.phrase})"
         return f"a lasting neurological deficit ({fact.phrase})"
     if fact.kind == "condition":
         return _or([knowledge().conditions[v].label for v in fact.values if v in knowledge().conditions])
@@ -470,6 +518,7 @@ def evaluate(trial: Trial, profile: Profile) -> TrialMatch:
     reasons = structured_reasons(trial, profile)
     for criterion in trial.parsed.criteria:
         reasons += criterion_reasons(criterion, trial, profile)
+    _every_cohort_excludes(trial, reasons)
     others = [c for c in trial.parsed.criteria if c.scope == "patient" and not c.facts and not c.unread]
     if not trial.parsed.criteria:
         # Nothing to read is not the same as nothing to meet.
@@ -513,6 +562,20 @@ def evaluate(trial: Trial, profile: Profile) -> TrialMatch:
         last_update=trial.last_update,
         trust=with_staleness(trial.trust, trial.status, trial.status_verified, profile.as_of),
     )
+
+
+def _every_cohort_excludes(trial: Trial, reasons: list[Reason]) -> None:
+    """When every one of the study's groups has an exclusion that turns the patient away, none is open to them."""
+    excluded = {r.cohort for r in reasons if r.cohort}
+    if not excluded:
+        return
+    groups = {c.group for c in trial.parsed.criteria if c.alternative and c.group and _COHORT.search(c.group)}
+    if excluded >= groups:
+        for r in reasons:
+            if r.cohort:
+                r.result = "not_met"
+                r.text = r.text.replace(", but only from one of the study's groups; ask the study team.", ".")
+                r.text = r.text.replace(" — ", " (every group of the study) — ", 1)
 
 
 def _summary(verdict: str, reasons: Sequence[Reason]) -> str:
