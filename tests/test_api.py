@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import socket
+import time
+
 import httpx
 import pytest
 
 from records import page, study
 from trialfinder.api import Client, RateLimiter, RetryPolicy, parse_retry_after
-from trialfinder.errors import APIError, InputError, NetworkError, StudyNotFound
+from trialfinder.errors import APIError, InputError, NetworkError, RegistryUnreachable, StudyNotFound
 
 API = "https://ctgov.test/api/v2"
 HTML_503 = "<html><head><title>503 Service Unavailable</title></head><body>busy</body></html>"
@@ -101,15 +104,107 @@ def test_timeout_is_retried(httpx_mock, client):
 
 
 def test_gives_up_after_bounded_time_naming_what_failed(httpx_mock, fake_time):
-    httpx_mock.add_exception(httpx.ConnectError("connection refused"), is_reusable=True)
+    # A connection that keeps being dropped mid-answer is a passing fault: retried until the budget is spent.
+    httpx_mock.add_exception(httpx.ReadError("connection reset by peer"), is_reusable=True)
     client = Client(API, retry=RetryPolicy(max_total=20), clock=fake_time.clock, sleep=fake_time.sleep, rng=lambda: 0.5)
     with client, pytest.raises(NetworkError) as info:
         client.fetch_version()
+    assert not isinstance(info.value, RegistryUnreachable)
     message = str(info.value)
     assert f"{API}/version" in message
     assert "connection failed" in message
     assert sum(fake_time.sleeps) <= 20
     assert len(httpx_mock.get_requests()) == len(fake_time.sleeps) + 1 >= 3
+
+
+def _refused() -> httpx.ConnectError:
+    """What httpx raises when nothing listens on the port: ConnectError caused by ConnectionRefusedError."""
+    try:
+        try:
+            raise ConnectionRefusedError(111, "Connection refused")
+        except ConnectionRefusedError as exc:
+            raise httpx.ConnectError("[Errno 111] Connection refused") from exc
+    except httpx.ConnectError as exc:
+        return exc
+
+
+def _name_not_found() -> httpx.ConnectError:
+    """What httpx raises when the host name does not resolve (DNS): ConnectError caused by socket.gaierror."""
+    try:
+        try:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        except socket.gaierror as exc:
+            raise httpx.ConnectError("[Errno -2] Name or service not known") from exc
+    except httpx.ConnectError as exc:
+        return exc
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        (_refused, "the connection to ctgov.test was refused"),
+        (_name_not_found, "the name ctgov.test could not be looked up"),
+        (lambda: httpx.ConnectError("[Errno 113] No route to host"), "could not connect to ctgov.test"),
+    ],
+    ids=["refused", "dns", "other"],
+)
+def test_an_unreachable_registry_fails_fast_after_one_quick_retry(httpx_mock, fake_time, make, says):
+    httpx_mock.add_exception(make(), is_reusable=True)
+    retried = []
+    client = Client(
+        API,
+        retry=RetryPolicy(max_total=60),
+        clock=fake_time.clock,
+        sleep=fake_time.sleep,
+        rng=lambda: 0.5,
+        on_retry=retried.append,
+    )
+    with client, pytest.raises(RegistryUnreachable) as info:
+        client.fetch_version()
+    assert len(httpx_mock.get_requests()) == 2  # one quick retry, not a minute of backoff
+    assert len(fake_time.sleeps) == 1 and fake_time.sleeps[0] <= 2
+    assert retried == []  # the quick retry is not worth a line of its own
+    assert says in str(info.value)
+    assert info.value.url == API
+
+
+def test_an_unreachable_registry_is_not_retried_when_there_is_no_retry_budget(httpx_mock, fake_time):
+    httpx_mock.add_exception(_refused())
+    client = Client(API, retry=RetryPolicy(max_total=0), clock=fake_time.clock, sleep=fake_time.sleep)
+    with client, pytest.raises(RegistryUnreachable):
+        client.fetch_version()
+    assert fake_time.sleeps == []
+
+
+def test_a_refused_connection_after_server_errors_still_fails_fast(httpx_mock, fake_time):
+    # A registry that answers 503 and then goes away: the 503 is retried with backoff, the refusal once, quickly.
+    httpx_mock.add_response(status_code=503, text="busy")
+    httpx_mock.add_exception(_refused(), is_reusable=True)
+    client = Client(API, retry=RetryPolicy(max_total=60), clock=fake_time.clock, sleep=fake_time.sleep, rng=lambda: 0.5)
+    with client, pytest.raises(RegistryUnreachable):
+        client.fetch_version()
+    assert fake_time.sleeps == [0.75, 1.0]
+    assert len(httpx_mock.get_requests()) == 3
+
+
+def test_a_refused_connection_that_recovers_on_the_quick_retry_succeeds(httpx_mock, fake_time):
+    httpx_mock.add_exception(_refused())
+    httpx_mock.add_response(json={"apiVersion": "2.0.5", "dataTimestamp": "t"})
+    client = Client(API, retry=RetryPolicy(max_total=60), clock=fake_time.clock, sleep=fake_time.sleep, rng=lambda: 0.5)
+    with client:
+        assert client.fetch_version().api_version == "2.0.5"
+    assert fake_time.sleeps == [1.0]
+
+
+def test_a_real_refused_port_on_loopback_fails_within_two_seconds(monkeypatch):
+    # Nothing listens on port 1 of 127.0.0.1: a real ConnectionRefusedError, real sleeps.
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    monkeypatch.setenv("no_proxy", "127.0.0.1")
+    began = time.monotonic()
+    with Client("http://127.0.0.1:1/api/v2", retry=RetryPolicy(max_total=60)) as client:
+        with pytest.raises(RegistryUnreachable, match="127.0.0.1:1 was refused"):
+            client.fetch_version()
+    assert time.monotonic() - began < 2.5
 
 
 def test_404_is_study_not_found_without_retrying(httpx_mock, client, fake_time):

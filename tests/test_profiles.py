@@ -133,6 +133,50 @@ def test_places_resolve_offline():
     assert (coords.lat, coords.lon) == (1.5, 2.5)
 
 
+@pytest.mark.parametrize(
+    ("place", "label", "lat", "lon"),
+    [
+        ("Toronto, ON", "Toronto, ON, CA", 43.65, -79.38),
+        ("Toronto, Ontario", "Toronto, ON, CA", 43.65, -79.38),
+        ("Toronto, Canada", "Toronto, ON, CA", 43.65, -79.38),
+        ("London, Ontario", "London, ON, CA", 42.98, -81.23),
+        ("London, ON, Canada", "London, ON, CA", 42.98, -81.23),
+        ("London, UK", "London, GB", 51.51, -0.13),
+        ("London, United Kingdom", "London, GB", 51.51, -0.13),
+        ("London, England", "London, GB", 51.51, -0.13),
+        ("Montreal, QC", "Montréal, QC, CA", 45.51, -73.59),
+        ("Springfield, IL", "Springfield, IL, US", 39.80, -89.64),
+        ("Springfield, Illinois", "Springfield, IL, US", 39.80, -89.64),
+        ("Paris, Texas", "Paris, TX, US", 33.66, -95.56),
+        ("New York, USA", "New York City, NY, US", 40.71, -74.01),
+        ("Perth, WA, Australia", "Perth, WA, AU", -31.95, 115.86),
+        ("Seoul, Korea, Republic of", "Seoul, KR", 37.57, 126.98),  # the registry's own spelling
+    ],
+)
+def test_places_take_provinces_states_and_common_country_names(place, label, lat, lon):
+    found = build({"conditions": ["sci"], "location": place}).location
+    assert found.label == label
+    assert (found.lat, found.lon) == (pytest.approx(lat, abs=0.1), pytest.approx(lon, abs=0.1))
+
+
+@pytest.mark.parametrize(
+    ("place", "says"),
+    [
+        ("Nowhereville", "no city called 'Nowhereville'"),
+        ("Toronto, Ontari", "'Ontari' is not a country, US state, Canadian province"),
+        ("Toronto, IL", "no city called 'Toronto' in 'IL'"),
+    ],
+)
+def test_an_unknown_place_says_which_forms_work(place, says):
+    with pytest.raises(ProfileError) as info:
+        build({"conditions": ["sci"], "location": place})
+    message = str(info.value)
+    assert f"unknown place {place!r}" in message and says in message
+    for form in ('"City, Country" (London, UK)', '"City, ST"', "Toronto, ON", "US ZIP code", "LAT,LON"):
+        assert form in message
+    assert "\n" not in message
+
+
 def test_example_profiles_load(tmp_path):
     from trialfinder.seeds import seeds_dir
 

@@ -328,6 +328,74 @@ def test_a_registry_value_that_cannot_be_understood_gives_no_certain_verdict(ver
     assert "ask the study team" in reason["text"]
 
 
+@pytest.mark.parametrize(
+    ("minimum", "maximum", "problems"),
+    [
+        ("30 Minutes", "72 Hours", []),  # newborns: every unit of the API specification is valid
+        ("1 Hour", "28 Days", []),
+        ("6 Hours", "17 Years", []),
+        ("0 Minutes", None, []),
+        ("18 Minutes", None, ["minimum age '18 Minutes' is implausible"]),  # a real record's slip for years
+        ("18 Minutes", "65 Years", ["minimum age '18 Minutes' is implausible"]),
+        ("72 Hours", "30 Minutes", ["minimum age '72 Hours' is above maximum age '30 Minutes'"]),
+    ],
+)
+def test_registry_ages_in_minutes_and_hours_are_plausible_for_newborns_only(minimum, maximum, problems):
+    from trialfinder.models import age_limit_problems
+
+    assert age_limit_problems(minimum, maximum) == problems
+
+
+NEONATAL_ID = "NCT05000001"
+
+
+@pytest.fixture(scope="module")
+def neonatal_cache(tmp_path_factory):
+    """A cache holding one trial of newborns, aged 30 minutes to 72 hours as the registry gives it."""
+    root = tmp_path_factory.mktemp("neonatal")
+    record = study(
+        NEONATAL_ID,
+        title="Cooling for Newborns With Perinatal Stroke",
+        conditions=("Perinatal Stroke",),
+        mesh=("Stroke",),
+        min_age="30 Minutes",
+        max_age="72 Hours",
+        criteria="Inclusion Criteria:\n\n* Term newborns with perinatal arterial ischemic stroke\n\n"
+        "Exclusion Criteria:\n\n* Major congenital malformation",
+    )
+    (root / "neo.json").write_text(json.dumps(record))
+    db = root / "cache" / "trialfinder.db"
+    result = run("import", str(root / "neo.json"), env={"TRIALFINDER_DB": str(db)})
+    assert result.exit_code == 0, result.output
+    return db
+
+
+@pytest.mark.parametrize(
+    ("profile", "verdict", "age_result"),
+    [
+        (("--age", "1"), "ineligible", "not_met"),
+        (("--birth-date", "2025-11-22"), "ineligible", "not_met"),  # one year old
+        (("--birth-date", "2026-11-20"), "eligible", "met"),  # two days old: inside 30 minutes to 72 hours
+        # A birth date is as fine as a profile goes: born today may still be under 30 minutes old,
+        # and three days old may be 72 to 96 hours. Neither is a certain answer.
+        (("--birth-date", "2026-11-22"), "uncertain", "unknown"),
+        (("--birth-date", "2026-11-19"), "uncertain", "unknown"),
+        (("--birth-date", "2026-11-18"), "ineligible", "not_met"),  # four days old
+        (("--age", "0"), "uncertain", "unknown"),  # somewhere in the first year
+    ],
+)
+def test_a_trial_of_newborns_with_ages_in_minutes_and_hours_is_matched(neonatal_cache, profile, verdict, age_result):
+    args = ("match", "--condition", "stroke", *profile, "--as-of", "2026-11-22", "--offline", "--all", "--json")
+    result = run(*args, env={"TRIALFINDER_DB": str(neonatal_cache)})
+    no_crash(result)
+    assert result.exit_code == 0, result.output
+    (match,) = json.loads(result.stdout)
+    assert match["verdict"] == verdict, match
+    (age,) = [r for r in match["reasons"] if r["criterion"] == "age"]
+    assert age["result"] == age_result
+    assert "30 minutes to 72 hours" in age["text"] and "can't be used" not in age["text"]
+
+
 def test_the_same_adult_may_qualify_for_the_unbroken_record(verdicts):
     # The control: the malformed ones above are uncertain because of what is malformed, not for another reason.
     assert verdicts[GOOD_ID]["verdict"] == "eligible"
@@ -416,6 +484,30 @@ def test_bad_profile_file_value_is_one_line_naming_the_field_and_what_is_allowed
 )
 def test_other_bad_values_are_one_line_too(args, words):
     one_line_error(run("match", "--condition", "stroke", *args, "--offline"), *words)
+
+
+@pytest.mark.parametrize(
+    ("within", "words"),
+    [
+        ("10", ("--within '10' has no unit", "10km or 10mi")),
+        ("2.5", ("--within '2.5' has no unit", "2.5km or 2.5mi")),
+        ("ten km", ("--within 'ten km' is not a valid distance", "100km or 60mi")),
+        ("10 furlongs", ("--within '10 furlongs' is not a valid distance", "km or mi")),
+    ],
+)
+def test_a_distance_without_its_unit_is_one_line_naming_the_option(httpx_mock, tmp_path, within, words):
+    # --within is documented as 100km|60mi: a bare number could be either, so it is not guessed.
+    for command in ("search", "sync"):
+        one_line_error(run(command, "-c", "stroke", "--near", "47,8", "--within", within), *words)
+    assert httpx_mock.get_requests() == []
+    assert not (tmp_path / "cache").exists()
+
+
+@pytest.mark.parametrize(("within", "km"), [("10km", 10.0), ("10 KM", 10.0), ("60mi", 96.56), ("1.5 mi", 2.41)])
+def test_a_distance_with_its_unit_is_taken(within, km):
+    from trialfinder.models import parse_distance_km
+
+    assert parse_distance_km(within, option="--within") == pytest.approx(km, abs=0.01)
 
 
 def test_a_number_is_not_read_as_a_date_or_a_boolean_as_an_age(tmp_path):

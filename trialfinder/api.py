@@ -4,15 +4,20 @@ Every request goes through ``Client._get_json``, which applies the client-side
 rate limit and the retry policy (``RetryPolicy``): capped exponential backoff
 with jitter, ``Retry-After`` honoured on 429, retries on 5xx, timeouts, dropped
 connections and bodies that don't parse, and a bounded total time after which
-a ``NetworkError`` names what kept failing. Clock, sleep and randomness are
-injectable so tests never wait.
+a ``NetworkError`` names what kept failing. A registry that can't be connected
+to at all (connection refused, a name that doesn't resolve, no route) is not a
+passing fault: one quick retry, then ``RegistryUnreachable``. Clock, sleep and
+randomness are injectable so tests never wait.
 """
 
 from __future__ import annotations
 
 import collections
 import email.utils
+import errno
 import random
+import socket
+import ssl
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -21,7 +26,7 @@ from typing import Any
 import httpx
 
 from . import __version__, config
-from .errors import APIError, NetworkError, StudyNotFound
+from .errors import APIError, NetworkError, RegistryUnreachable, StudyNotFound
 from .models import normalise_nct_id
 
 Clock = Callable[[], float]
@@ -30,17 +35,51 @@ Sleep = Callable[[float], None]
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How long and how often to retry a failing request."""
+    """How long and how often to retry a failing request: every retry decision is made here.
+
+    Passing faults (429, 5xx, timeouts, dropped or cut-short answers) are retried
+    with backoff until ``max_total`` seconds have gone. A registry that can't be
+    connected to at all (refused, unknown name, no route) gets ``unreachable_retries``
+    quick retries ``unreachable_delay`` seconds apart, then the request fails: it
+    is a wrong address or no network, which waiting a minute does not fix.
+    """
 
     base_delay: float = 1.0
     max_delay: float = 30.0
     max_total: float = field(default_factory=config.retry_seconds)
+    unreachable_retries: int = 1
+    unreachable_delay: float = 1.0
 
     def delay(self, attempt: int, rng: Callable[[], float]) -> float:
         """Backoff before retry number ``attempt`` (1-based): exponential, capped, jittered."""
         ceiling = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))
         # "Equal jitter": never less than half the ceiling, so retries stay spaced.
         return ceiling / 2 + rng() * ceiling / 2
+
+    def next_delay(
+        self,
+        attempt: int,
+        *,
+        elapsed: float,
+        rng: Callable[[], float],
+        server_wait: float | None = None,
+        unreachable: int = 0,
+    ) -> float | None:
+        """Seconds to wait before retrying, or None to give up.
+
+        ``attempt`` counts every try of this request so far, ``unreachable`` those
+        that could not connect at all, ``server_wait`` is what a 429's
+        ``Retry-After`` asked for, and ``elapsed`` the seconds since the first try.
+        """
+        if unreachable:
+            if unreachable > self.unreachable_retries:
+                return None
+            delay = self.unreachable_delay
+        elif server_wait is not None:
+            delay = server_wait + rng() * 0.5
+        else:
+            delay = self.delay(attempt, rng)
+        return None if elapsed + delay > self.max_total else delay
 
 
 class RateLimiter:
@@ -103,6 +142,7 @@ class _Attempt:
     problem: str
     wait: float | None = None  # server-requested wait (Retry-After)
     details: list[str] = field(default_factory=list)
+    unreachable: bool = False  # no connection could be made at all (refused, unknown name, no route)
 
 
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
@@ -245,7 +285,7 @@ class Client:
         expect_studies: bool = False,
     ) -> Any:
         started = self._clock()
-        attempts = 0
+        attempts = unreachable = 0
         url = self.base_url + path
         while True:
             self._limiter.acquire()
@@ -254,17 +294,20 @@ class Client:
             outcome = self._try_once(path, params, not_found=not_found, expect_studies=expect_studies)
             if not isinstance(outcome, _Attempt):
                 return outcome
-            delay = self.retry.delay(attempts, self._rng)
-            if outcome.wait is not None:
-                delay = outcome.wait + self._rng() * 0.5
+            unreachable = unreachable + 1 if outcome.unreachable else 0
             elapsed = self._clock() - started
-            if elapsed + delay > self.retry.max_total:
+            delay = self.retry.next_delay(
+                attempts, elapsed=elapsed, rng=self._rng, server_wait=outcome.wait, unreachable=unreachable
+            )
+            if delay is None and outcome.unreachable:
+                raise RegistryUnreachable(outcome.problem, url=self.base_url)
+            if delay is None:
                 raise NetworkError(
                     f"gave up on {url} after {attempts} attempt{'s' * (attempts != 1)} "
                     f"in {elapsed:.0f}s: {outcome.problem}",
                     url=url,
                 )
-            if self.on_retry:
+            if self.on_retry and not outcome.unreachable:  # a quick retry is not worth a line
                 self.on_retry(f"{outcome.problem}; retrying in {delay:.0f}s")
             self._sleep(delay)
 
@@ -281,9 +324,12 @@ class Client:
             response = self._http.get(path, params=params)
         except httpx.TimeoutException:
             return _Attempt("the request timed out")
+        except httpx.ConnectError as exc:
+            # No connection at all: nothing was sent, so trying again soon rarely helps.
+            return _Attempt(_connect_problem(exc, self._http.base_url), unreachable=True)
         except httpx.TransportError as exc:
-            # Refused or dropped connections, and bodies cut short (the server
-            # promised more bytes than it sent) all land here.
+            # Dropped connections and bodies cut short (the server promised more
+            # bytes than it sent) land here: the registry was there, so retry.
             return _Attempt(f"the connection failed ({type(exc).__name__}: {exc})")
         status = response.status_code
         if status == 429:
@@ -307,6 +353,36 @@ class Client:
         if expect_studies and not (isinstance(body, dict) and isinstance(body.get("studies"), list)):
             return _Attempt("the answer had no list of studies")
         return body
+
+
+_NO_ROUTE = (errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ENETDOWN, errno.EHOSTDOWN)
+_NAME_NOT_FOUND = ("name or service not known", "nodename nor servname", "name resolution", "getaddrinfo")
+
+
+def _connect_problem(exc: httpx.ConnectError, base_url: httpx.URL) -> str:
+    """Why no connection could be made, in words: refused, a name that doesn't resolve, no route, TLS."""
+    host = base_url.host
+    where = f"{host}:{base_url.port}" if base_url.port else host
+    causes: list[BaseException] = []
+    cause: BaseException | None = exc
+    while cause is not None and len(causes) < 10:
+        causes.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    for cause in causes:
+        if isinstance(cause, ConnectionRefusedError):
+            return f"the connection to {where} was refused (nothing is listening there)"
+        if isinstance(cause, socket.gaierror):
+            return f"the name {host} could not be looked up ({cause.strerror or cause})"
+        if isinstance(cause, ssl.SSLError):
+            return f"a secure connection to {where} could not be made ({cause})"
+        if isinstance(cause, OSError) and cause.errno in _NO_ROUTE:
+            return f"there is no route to {where} ({cause.strerror})"
+    text = str(exc)
+    if "refused" in text.lower():
+        return f"the connection to {where} was refused (nothing is listening there)"
+    if any(words in text.lower() for words in _NAME_NOT_FOUND):
+        return f"the name {host} could not be looked up ({text})"
+    return f"could not connect to {where} ({text or type(exc).__name__})"
 
 
 def _first_line(text: str, limit: int = 200) -> str:

@@ -8,6 +8,7 @@ how to fix it.
     ├── APIError            the registry answered with an error (status, url)
     │   └── StudyNotFound   no study with that NCT id
     ├── NetworkError        no usable answer in the time allowed
+    │   └── RegistryUnreachable  no connection at all (refused, unknown name, no route)
     ├── CacheError          the cache or user database can't be read or written
     ├── InputError          a file, an option or a profile is not usable
     │   └── ProfileError    a patient profile is invalid (names the field)
@@ -40,6 +41,15 @@ class NetworkError(TrialFinderError):
     def __init__(self, message: str, *, url: str | None = None):
         super().__init__(message)
         self.url = url
+
+
+class RegistryUnreachable(NetworkError):
+    """No connection could be made to the registry at all: refused, a name that doesn't resolve, no route.
+
+    The message says why (``the connection to 127.0.0.1:1 was refused``); ``url``
+    is the API base URL that was tried, so the fix (another --api-url, the
+    network, --offline) can be suggested next to it.
+    """
 
 
 class CacheError(TrialFinderError):

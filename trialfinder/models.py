@@ -87,6 +87,10 @@ def age_in_days(text: str | None) -> float | None:
 
 
 MAX_HUMAN_AGE_DAYS = 125 * DAYS_PER["year"]
+# A minimum age of minutes or hours is real in trials of newborns ("30 Minutes" to "72 Hours"),
+# which also set a child's maximum age. Under a day with no such maximum ("18 Minutes", no upper
+# limit, in a trial of adults with diabetes) it is a slip for years.
+MAX_CHILD_AGE_DAYS = 21 * DAYS_PER["year"]
 
 
 def age_limit_problems(minimum: str | None, maximum: str | None) -> list[str]:
@@ -100,8 +104,9 @@ def age_limit_problems(minimum: str | None, maximum: str | None) -> list[str]:
             problems.append(f"{label} {text!r} is unreadable")
             continue
     low, high = days.get("minimum age"), days.get("maximum age")
-    if low is not None and (0 < low < 1 or low > MAX_HUMAN_AGE_DAYS):
-        # "18 Minutes" (almost certainly meant "18 Years"), "999 Years": don't trust it.
+    newborns = high is not None and high <= MAX_CHILD_AGE_DAYS
+    if low is not None and ((0 < low < 1 and not newborns) or low > MAX_HUMAN_AGE_DAYS):
+        # "18 Minutes" with no child's maximum (almost certainly meant "18 Years"), "999 Years": don't trust it.
         problems.append(f"minimum age {minimum!r} is implausible")
     elif low is not None and high is not None and low > high:
         problems.append(f"minimum age {minimum!r} is above maximum age {maximum!r}")
@@ -354,13 +359,21 @@ _GEO_DISTANCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(km|mi)?\s*$", re.IGNORECASE)
 KM_PER_MILE = 1.609344
 
 
-def parse_distance_km(text: str) -> float:
-    """``"100km"``, ``"60mi"`` or ``"80"`` (km) → kilometres."""
+def parse_distance_km(text: str, *, option: str = "distance") -> float:
+    """``"100km"`` or ``"60mi"`` → kilometres. The unit is required: a bare ``"80"`` could mean either.
+
+    ``option`` names what the value was given as (``"--within"``), for the error message.
+    """
     match = _GEO_DISTANCE.match(text or "")
     if not match or float(match.group(1)) <= 0:
-        raise InputError(f"distance {text!r} is not valid: use a positive number with km or mi, e.g. 100km or 60mi")
+        raise InputError(
+            f"{option} {text!r} is not a valid distance: use a positive number with km or mi, e.g. 100km or 60mi"
+        )
+    if not match.group(2):
+        number = match.group(1)
+        raise InputError(f"{option} {text!r} has no unit: give km or mi, e.g. {number}km or {number}mi")
     value = float(match.group(1))
-    return value * KM_PER_MILE if (match.group(2) or "km").lower() == "mi" else value
+    return value * KM_PER_MILE if match.group(2).lower() == "mi" else value
 
 
 def parse_lat_lon(text: str) -> tuple[float, float]:

@@ -11,6 +11,7 @@ import functools
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -18,12 +19,15 @@ import click
 from .. import config
 from ..api import Client
 from ..cache import Cache
-from ..errors import NetworkError, TrialFinderError
+from ..errors import InputError, NetworkError, RegistryUnreachable, TrialFinderError
 from ..models import OPEN_STATUSES, STATUSES, SearchQuery, normalise_status, parse_distance_km, parse_lat_lon
 from ..profiles import load_profile
 from ..userdata import UserData
 
 STATUS_CHOICES = [s.lower().replace("_", "-") for s in STATUSES]
+# Set in the click context's meta (shared by nested contexts) while a command with --offline runs,
+# so an unreachable registry can be answered with "add --offline" only where that option exists.
+HAS_OFFLINE = "trialfinder.has_offline"
 
 
 class _UsageLine(click.ClickException):
@@ -44,15 +48,30 @@ class TrialFinderGroup(click.Group):
             where = exc.ctx.command_path if exc.ctx else ctx.command_path
             raise _UsageLine(f"{exc.format_message()} See `{where} --help`.") from None
         except NetworkError as exc:
-            raise click.ClickException(
-                f"can't reach the registry: {exc}. Check the connection or --api-url, "
-                "or add --offline to answer from the cache."
-            ) from None
+            raise click.ClickException(network_error_line(exc, offline=bool(ctx.meta.get(HAS_OFFLINE)))) from None
         except TrialFinderError as exc:
             raise click.ClickException(str(exc)) from None
         except BrokenPipeError:  # `trialfinder search | head`
             sys.stderr.close()
             sys.exit(0)
+
+
+def network_error_line(exc: NetworkError, *, offline: bool) -> str:
+    """The one line for a registry that can't be reached or keeps failing, with the fixes that fit the command.
+
+    ``offline``: the command has an --offline option, so answering from the cache is a way out.
+    """
+    if isinstance(exc, RegistryUnreachable):
+        said = (
+            f"can't reach the registry at {exc.url}: {exc}. Check --api-url (or ${config.ENV_API_URL}) and the network"
+        )
+        if offline:
+            return f"{said}, or add --offline to answer from the cache."
+        return f"{said}; this command works only online."
+    said = f"can't reach the registry: {exc}. Try again later, or check --api-url"
+    if offline:
+        return f"{said}; or add --offline to answer from the cache."
+    return f"{said}; what was fetched is kept, and running it again resumes from there."
 
 
 class Reporter:
@@ -108,8 +127,22 @@ def db_option(f: Callable) -> Callable:
 
 
 def network_options(f: Callable) -> Callable:
+    """--api-url, --offline and --refresh. --offline on a cache that doesn't exist yet is one line, not a new file."""
+
+    @functools.wraps(f)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        click.get_current_context().meta[HAS_OFFLINE] = True
+        if kwargs.get("offline"):
+            missing = no_cache_yet(kwargs.get("db_path"))
+            if missing:
+                raise InputError(
+                    f"{missing}, so what you asked for is not in the cache; run the command without --offline "
+                    "to fetch it, or fill the cache with `trialfinder sync` or `trialfinder import`"
+                )
+        return f(*args, **kwargs)
+
     return _options(
-        f,
+        wrapper,
         [
             click.option(
                 "--api-url",
@@ -146,7 +179,7 @@ def query_options(f: Callable) -> Callable:
         kwargs["query"] = SearchQuery.build(
             **given,
             near=parse_lat_lon(near) if near else None,
-            within_km=parse_distance_km(within) if within else None,
+            within_km=parse_distance_km(within, option="--within") if within else None,
         )
         return f(*args, **kwargs)
 
@@ -165,7 +198,9 @@ def query_options(f: Callable) -> Callable:
                 help="Overall status; repeat for several [default: recruiting, not-yet-recruiting].",
             ),
             click.option("--near", metavar="LAT,LON", help="Only trials with a site near here, e.g. 47.37,8.54."),
-            click.option("--within", metavar="DISTANCE", help="Distance for --near, e.g. 100km or 60mi."),
+            click.option(
+                "--within", metavar="DISTANCE", help="Distance for --near with its unit, km or mi: e.g. 100km or 60mi."
+            ),
         ],
     )
 
@@ -180,6 +215,16 @@ def client_factory(api_url: str | None, reporter: Reporter | None = None) -> Cal
 
 def open_cache(db_path: str | None) -> Cache:
     return Cache(config.db_path(db_path))
+
+
+def no_cache_yet(db_path: str | None) -> str | None:
+    """``"no cache at PATH yet"`` when the cache file doesn't exist; None when it does.
+
+    Commands that only read the cache ask this first, so that reading never
+    creates a folder and an empty database.
+    """
+    path: Path = config.db_path(db_path)
+    return None if path.exists() else f"no cache at {path} yet"
 
 
 def open_userdata(db_path: str | None) -> UserData:
@@ -203,7 +248,7 @@ PROFILE_OPTIONS = [
     click.option("--ais-grade", help="AIS grade A-E (spinal cord injury)."),
     click.option("--level", "neurological_level", help="Neurological level, C1-S5 (spinal cord injury)."),
     click.option("--gmfcs", "gmfcs_level", help="GMFCS level I-V (cerebral palsy)."),
-    click.option("--location", help="City, US ZIP code or LAT,LON (matched offline)."),
+    click.option("--location", help='City ("Toronto, ON", "London, UK"), US ZIP code or LAT,LON (matched offline).'),
     click.option("--max-distance", "max_distance_km", help="Only sites within this many km."),
     click.option("--as-of", help="Reckon ages and times from this date (YYYY-MM-DD) instead of today."),
 ]

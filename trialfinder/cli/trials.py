@@ -25,6 +25,7 @@ from .options import (
     has_text,
     json_option,
     network_options,
+    no_cache_yet,
     open_cache,
     query_options,
 )
@@ -195,6 +196,15 @@ def cache() -> None:
 @json_option
 def info(db_path: str | None, as_json: bool) -> None:
     """Counts, size on disk, registry data timestamp, oldest and newest fetch."""
+    missing = no_cache_yet(db_path)
+    if missing:  # reading never creates a cache
+        path = str(config.db_path(db_path))
+        click.echo(
+            render_data.dumps({"path": path, "exists": False})
+            if as_json
+            else f"{missing}; `trialfinder sync` or `trialfinder import` creates it"
+        )
+        return
     with open_cache(db_path) as c:
         details = c.info()
     click.echo(render_data.dumps(details) if as_json else render_text.cache_info(details))
@@ -210,6 +220,10 @@ def clear(db_path: str | None, yes: bool) -> None:
     separate file and are never touched.
     """
     path = config.db_path(db_path)
+    missing = no_cache_yet(db_path)
+    if missing:
+        click.echo(f"{missing}: nothing to clear")
+        return
     if not yes:
         click.confirm(f"Delete all cached registry data in {path}?", abort=True, err=True)
     with Cache(path) as c:
