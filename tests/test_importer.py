@@ -67,6 +67,31 @@ def test_broken_record_in_an_array_is_skipped_and_the_rest_read(tmp_path, monkey
     assert problem[0].endswith("mixed.json[1]") and "not valid JSON" in problem[1]
 
 
+def test_array_records_are_cut_without_decoding_and_odd_ones_still_read_whole(tmp_path, monkeypatch):
+    """The reader cuts an array at each next record start; where braces don't balance it decodes instead."""
+    decoded = []
+    real = importer._DECODER.raw_decode
+
+    class Spy:
+        def raw_decode(self, buf, pos):
+            record, end = real(buf, pos)  # a failed attempt (a record cut by the read size) raises first
+            decoded.append(record["protocolSection"]["identificationModule"]["nctId"])
+            return record, end
+
+    monkeypatch.setattr(importer, "_DECODER", Spy())
+    braces = study("NCT01000002", title="Gait {training] with ] and { in the title")
+    nested = study("NCT01000003")
+    nested["annotationSection"] = {"copy": {"protocolSection": {"note": "a nested object with that key"}}}
+    records = [study("NCT01000001"), braces, nested, study("NCT01000004"), study("NCT01000005")]
+    path = tmp_path / "odd.json"
+    path.write_text(json.dumps(records, indent=2), encoding="utf-8")
+    items = list(iter_records([path]))
+    assert [r for _, r in items] == records
+    # Decoded: the record with braces in its title, the one with a nested record-like object, and the
+    # last one (no record after it); the plain ones were cut.
+    assert decoded == ["NCT01000002", "NCT01000003", "NCT01000005"]
+
+
 def test_array_cut_short_reports_the_unfinished_tail(tmp_path):
     path = tmp_path / "cut.json"
     text = json.dumps([study("NCT01000001"), study("NCT01000002")])

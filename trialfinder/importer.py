@@ -240,6 +240,12 @@ def _iter_array(text: IO[str], buf: str, where: str) -> Iterator[Item]:
             continue
         if buf[pos] == "]":
             return
+        end = _split_end(buf, pos)
+        if end is not None:  # the usual case: handed on undecoded, the worker decodes it
+            yield f"{where}[{index}]", Raw(buf[pos:end])
+            index += 1
+            pos = end
+            continue
         try:
             _, end = _DECODER.raw_decode(buf, pos)
         except json.JSONDecodeError as exc:
@@ -261,6 +267,36 @@ def _iter_array(text: IO[str], buf: str, where: str) -> Iterator[Item]:
         yield f"{where}[{index}]", Raw(buf[pos:end])
         index += 1
         pos = end
+
+
+def _split_end(buf: str, pos: int) -> int | None:
+    """Where the study record starting at ``pos`` ends, found without decoding it, or None.
+
+    Decoding a record only to find its end cost the reading process as much as all its other
+    work on an array. In an array of study records, the next ``{"protocolSection"`` (which can't
+    occur inside a JSON string, whose quotes are escaped) follows this record's closing brace
+    and a comma. The cut is used only when the braces and brackets in between balance; anything
+    else (the last record, other key orders, odd input) is decoded to find its end, as before.
+    """
+    if not _RECORD_START.match(buf, pos):
+        return None
+    following = _RECORD_START.search(buf, pos + 1)
+    if following is None:
+        return None
+    end = following.start() - 1
+    while end > pos and buf[end] in " \t\r\n":
+        end -= 1
+    if buf[end] != ",":
+        return None
+    end -= 1
+    while end > pos and buf[end] in " \t\r\n":
+        end -= 1
+    if buf[end] != "}":
+        return None
+    end += 1
+    if buf.count("{", pos, end) != buf.count("}", pos, end) or buf.count("[", pos, end) != buf.count("]", pos, end):
+        return None
+    return end
 
 
 def _resync(text: IO[str], buf: str, pos: int, eof: bool) -> tuple[str | None, int, bool]:
