@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import copy
 import json
+import socket
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 CRITERIA = """Inclusion Criteria:
 
@@ -160,3 +163,25 @@ def shortlist_trials() -> list[dict[str, Any]]:
             locations=[site("Clinique <Lac> & Co", city="Lausanne", lat=46.52, lon=6.63)],
         ),
     ]
+
+
+def refused_error() -> httpx.ConnectError:
+    """What httpx raises when nothing listens on the port: ConnectError caused by ConnectionRefusedError."""
+    try:
+        try:
+            raise ConnectionRefusedError(111, "Connection refused")
+        except ConnectionRefusedError as exc:
+            raise httpx.ConnectError("[Errno 111] Connection refused") from exc
+    except httpx.ConnectError as exc:
+        return exc
+
+
+def name_not_found_error() -> httpx.ConnectError:
+    """What httpx raises when the host name does not resolve (DNS): ConnectError caused by socket.gaierror."""
+    try:
+        try:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        except socket.gaierror as exc:
+            raise httpx.ConnectError("[Errno -2] Name or service not known") from exc
+    except httpx.ConnectError as exc:
+        return exc

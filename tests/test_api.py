@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-import socket
 import time
 
 import httpx
 import pytest
 
-from records import page, study
+from records import name_not_found_error, page, refused_error, study
 from trialfinder.api import Client, RateLimiter, RetryPolicy, parse_retry_after
 from trialfinder.errors import APIError, InputError, NetworkError, RegistryUnreachable, StudyNotFound
 
@@ -117,33 +116,11 @@ def test_gives_up_after_bounded_time_naming_what_failed(httpx_mock, fake_time):
     assert len(httpx_mock.get_requests()) == len(fake_time.sleeps) + 1 >= 3
 
 
-def _refused() -> httpx.ConnectError:
-    """What httpx raises when nothing listens on the port: ConnectError caused by ConnectionRefusedError."""
-    try:
-        try:
-            raise ConnectionRefusedError(111, "Connection refused")
-        except ConnectionRefusedError as exc:
-            raise httpx.ConnectError("[Errno 111] Connection refused") from exc
-    except httpx.ConnectError as exc:
-        return exc
-
-
-def _name_not_found() -> httpx.ConnectError:
-    """What httpx raises when the host name does not resolve (DNS): ConnectError caused by socket.gaierror."""
-    try:
-        try:
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        except socket.gaierror as exc:
-            raise httpx.ConnectError("[Errno -2] Name or service not known") from exc
-    except httpx.ConnectError as exc:
-        return exc
-
-
 @pytest.mark.parametrize(
     ("make", "says"),
     [
-        (_refused, "the connection to ctgov.test was refused"),
-        (_name_not_found, "the name ctgov.test could not be looked up"),
+        (refused_error, "the connection to ctgov.test was refused"),
+        (name_not_found_error, "the name ctgov.test could not be looked up"),
         (lambda: httpx.ConnectError("[Errno 113] No route to host"), "could not connect to ctgov.test"),
     ],
     ids=["refused", "dns", "other"],
@@ -169,7 +146,7 @@ def test_an_unreachable_registry_fails_fast_after_one_quick_retry(httpx_mock, fa
 
 
 def test_an_unreachable_registry_is_not_retried_when_there_is_no_retry_budget(httpx_mock, fake_time):
-    httpx_mock.add_exception(_refused())
+    httpx_mock.add_exception(refused_error())
     client = Client(API, retry=RetryPolicy(max_total=0), clock=fake_time.clock, sleep=fake_time.sleep)
     with client, pytest.raises(RegistryUnreachable):
         client.fetch_version()
@@ -179,7 +156,7 @@ def test_an_unreachable_registry_is_not_retried_when_there_is_no_retry_budget(ht
 def test_a_refused_connection_after_server_errors_still_fails_fast(httpx_mock, fake_time):
     # A registry that answers 503 and then goes away: the 503 is retried with backoff, the refusal once, quickly.
     httpx_mock.add_response(status_code=503, text="busy")
-    httpx_mock.add_exception(_refused(), is_reusable=True)
+    httpx_mock.add_exception(refused_error(), is_reusable=True)
     client = Client(API, retry=RetryPolicy(max_total=60), clock=fake_time.clock, sleep=fake_time.sleep, rng=lambda: 0.5)
     with client, pytest.raises(RegistryUnreachable):
         client.fetch_version()
@@ -188,7 +165,7 @@ def test_a_refused_connection_after_server_errors_still_fails_fast(httpx_mock, f
 
 
 def test_a_refused_connection_that_recovers_on_the_quick_retry_succeeds(httpx_mock, fake_time):
-    httpx_mock.add_exception(_refused())
+    httpx_mock.add_exception(refused_error())
     httpx_mock.add_response(json={"apiVersion": "2.0.5", "dataTimestamp": "t"})
     client = Client(API, retry=RetryPolicy(max_total=60), clock=fake_time.clock, sleep=fake_time.sleep, rng=lambda: 0.5)
     with client:

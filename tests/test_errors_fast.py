@@ -12,10 +12,10 @@ import subprocess
 import sys
 import time
 
-import httpx
 import pytest
 from click.testing import CliRunner
 
+from records import name_not_found_error, refused_error
 from trialfinder.cli import cli
 
 API = "https://ctgov.test/api/v2"
@@ -34,28 +34,6 @@ def error_line(result) -> str:
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("Error: ")
     return lines[0]
-
-
-def refused() -> httpx.ConnectError:
-    """httpx's ConnectError caused by ConnectionRefusedError, as for a port nothing listens on."""
-    try:
-        try:
-            raise ConnectionRefusedError(111, "Connection refused")
-        except ConnectionRefusedError as exc:
-            raise httpx.ConnectError("[Errno 111] Connection refused") from exc
-    except httpx.ConnectError as exc:
-        return exc
-
-
-def name_not_found() -> httpx.ConnectError:
-    """httpx's ConnectError caused by socket.gaierror, as for a host name DNS does not know."""
-    try:
-        try:
-            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
-        except socket.gaierror as exc:
-            raise httpx.ConnectError("[Errno -2] Name or service not known") from exc
-    except httpx.ConnectError as exc:
-        return exc
 
 
 def closed_port() -> int:
@@ -78,7 +56,9 @@ def closed_port() -> int:
     ],
     ids=["search", "show", "match", "criteria"],
 )
-@pytest.mark.parametrize(("fault", "says"), [(refused, "was refused"), (name_not_found, "could not be looked up")])
+@pytest.mark.parametrize(
+    ("fault", "says"), [(refused_error, "was refused"), (name_not_found_error, "could not be looked up")]
+)
 def test_commands_with_offline_say_where_and_suggest_offline(httpx_mock, monkeypatch, args, fault, says):
     monkeypatch.setenv("TRIALFINDER_RETRY_SECONDS", "60")  # the quick retry needs a budget; it must not use it
     httpx_mock.add_exception(fault(), is_reusable=True)
@@ -90,7 +70,7 @@ def test_commands_with_offline_say_where_and_suggest_offline(httpx_mock, monkeyp
 
 
 def test_sync_has_no_offline_so_its_message_does_not_suggest_it(httpx_mock):
-    httpx_mock.add_exception(refused(), is_reusable=True)
+    httpx_mock.add_exception(refused_error(), is_reusable=True)
     line = error_line(run("sync", "--condition", "stroke"))
     assert f"can't reach the registry at {API}: " in line and "was refused" in line
     assert "--api-url" in line and "network" in line
