@@ -254,6 +254,12 @@ def test_clearing_or_deleting_the_cache_never_loses_the_users_work(tmp_path, rec
         Path(str(cache_db) + suffix).unlink(missing_ok=True)
     assert user_data(tmp_path) == before
     assert sorted(p.name for p in (tmp_path / "cache").glob("*userdata*.db")) == ["trialfinder-userdata.db"]
+    # With the cache file gone, the shortlist still shows and exports offline.
+    shown = run("shortlist", "show", "P-017", "--offline")
+    assert shown.exit_code == 0, shown.output
+    assert "keep me" in shown.stdout and "contacted" in shown.stdout
+    exported = run("shortlist", "export", "P-017", "--format", "csv", "--offline")
+    assert exported.exit_code == 0 and "keep me" in exported.stdout
 
 
 def test_backup_and_restore_on_the_command_line(tmp_path, records, patient):

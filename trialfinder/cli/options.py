@@ -132,7 +132,7 @@ def network_options(f: Callable) -> Callable:
     @functools.wraps(f)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         click.get_current_context().meta[HAS_OFFLINE] = True
-        if kwargs.get("offline"):
+        if kwargs.get("offline") and not getattr(f, "shows_user_work", False):
             missing = no_cache_yet(kwargs.get("db_path"))
             if missing:
                 raise InputError(
@@ -211,6 +211,13 @@ def has_text(query: SearchQuery) -> bool:
 
 def client_factory(api_url: str | None, reporter: Reporter | None = None) -> Callable[[], Client]:
     return functools.partial(Client, config.api_url(api_url), on_retry=reporter.note if reporter else None)
+
+
+def shows_user_work(f: Callable) -> Callable:
+    """Mark a command that shows the user's own work (a shortlist): with --offline it still runs
+    when the cache is missing, since what matters most is in the user's file, not the cache."""
+    f.shows_user_work = True  # type: ignore[attr-defined]
+    return f
 
 
 def open_cache(db_path: str | None) -> Cache:

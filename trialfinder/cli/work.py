@@ -29,6 +29,7 @@ from .options import (
     open_cache,
     open_userdata,
     profile_options,
+    shows_user_work,
 )
 
 # -- patients ------------------------------------------------------------------------
@@ -263,6 +264,7 @@ def shortlist_history(patient_name: str, nct_id: str | None, db_path: str | None
 @db_option
 @network_options
 @json_option
+@shows_user_work
 def shortlist_show(
     patient_name: str, db_path: str | None, api_url: str | None, offline: bool, refresh: bool, as_json: bool
 ) -> None:
@@ -289,6 +291,7 @@ def shortlist_show(
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to this file [default: stdout].")
 @db_option
 @network_options
+@shows_user_work
 def shortlist_export(
     patient_name: str,
     fmt: str,
