@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from records import changed, study
+from records import changed, nct_of, study, write_records
 from trialfinder.cache import IMPORT_PAGE_CACHE_KB, PAGE_CACHE_KB, Cache
 from trialfinder.codec import Codec, train
 from trialfinder.errors import CacheError
@@ -66,18 +66,14 @@ def test_the_cache_trains_once_it_is_big_enough_and_recompresses_what_it_holds(t
 
 def test_an_import_trains_midway_and_every_record_reads_back(tmp_path, monkeypatch):
     monkeypatch.setattr("trialfinder.cache.TRAIN_AT", 400)
-    folder = tmp_path / "in"
-    folder.mkdir()
     items = records(1200)
-    for r in items:
-        (folder / f"{r['protocolSection']['identificationModule']['nctId']}.json").write_text(json.dumps(r))
+    folder = write_records(tmp_path / "in", items)
     with Cache(tmp_path / "c.db") as cache:
         counts = import_paths(cache, [folder], batch_size=100, workers=0)
         assert counts.new == 1200
         assert cache.codec.current("record") is not None
         for r in items[::97]:
-            nct = r["protocolSection"]["identificationModule"]["nctId"]
-            assert cache.get_record(nct) == r
+            assert cache.get_record(nct_of(r)) == r
         dicted = cache.db.execute("SELECT count(*) FROM records WHERE substr(raw, 1, 1) = X'64'").fetchone()[0]
         assert dicted >= 900  # all but the few batches in flight when it trained
 
@@ -103,18 +99,15 @@ def test_an_import_with_workers_trains_in_one_of_them(tmp_path, monkeypatch):
 
     monkeypatch.setattr("trialfinder.importer.train_elsewhere", not_here)
     monkeypatch.setattr("trialfinder.cache.train_elsewhere", not_here)
-    folder = tmp_path / "in"
-    folder.mkdir()
     items = records(900)
-    for r in items:
-        (folder / f"{r['protocolSection']['identificationModule']['nctId']}.json").write_text(json.dumps(r))
+    folder = write_records(tmp_path / "in", items)
     with Cache(tmp_path / "c.db") as cache:
         seen = []
         progress = lambda total: seen.append(cache.db.execute("PRAGMA cache_size").fetchone()[0])  # noqa: E731
         counts = import_paths(cache, [folder], batch_size=100, workers=2, progress=progress)
         assert counts.new == 900
         assert all(cache.codec.current(kind) is not None for kind in ("record", "criteria", "trust"))
-        assert cache.get_record(items[-1]["protocolSection"]["identificationModule"]["nctId"]) == items[-1]
+        assert cache.get_record(nct_of(items[-1])) == items[-1]
         # The import writes with a small page cache and gives the big one back to searches.
         assert set(seen) == {-IMPORT_PAGE_CACHE_KB}
         assert cache.db.execute("PRAGMA cache_size").fetchone()[0] == -PAGE_CACHE_KB
