@@ -61,11 +61,30 @@ class Member:
 
     def open(self) -> IO[bytes]:
         """A binary stream of this member's uncompressed bytes."""
+        self._check_supported()
+        return io.BufferedReader(_MemberReader(self), buffer_size=1 << 16)
+
+    def _check_supported(self) -> None:
         if self.flags & 0x1:
             raise ZipError("encrypted zip entries are not supported")
         if self.method not in (STORED, DEFLATED):
             raise ZipError(f"compression method {self.method} is not supported (only stored and deflated)")
-        return io.BufferedReader(_MemberReader(self), buffer_size=1 << 16)
+
+    def _seek_to_data(self, fh: IO[bytes]) -> None:
+        """Move ``fh`` past this member's local header, to its compressed bytes."""
+        fh.seek(self.header_offset)
+        local = fh.read(_LOCAL.size)
+        if len(local) != _LOCAL.size or local[:4] != _SIG_LOCAL:
+            raise ZipError(f"the entry {self.name!r} has no valid local header")
+        nlen, elen = _LOCAL.unpack(local)[-2:]
+        fh.seek(nlen + elen, io.SEEK_CUR)
+
+    def _verify(self, produced: int, crc: int) -> None:
+        """The uncompressed size and CRC agree with the central directory."""
+        if produced != self.size:
+            raise ZipError(f"the entry {self.name!r} is cut short")
+        if crc != self.crc:
+            raise ZipError(f"the entry {self.name!r} is damaged (CRC mismatch)")
 
 
 def iter_members(path: str | os.PathLike) -> Iterator[Member]:
@@ -144,25 +163,14 @@ def read_small(archive: IO[bytes], member: Member) -> bytes:
     Cheaper than ``Member.open`` for the registry's bulk download, whose half a million
     members are a few kilobytes each: no file opened per member, one inflate call.
     """
-    if member.flags & 0x1:
-        raise ZipError("encrypted zip entries are not supported")
-    if member.method not in (STORED, DEFLATED):
-        raise ZipError(f"compression method {member.method} is not supported (only stored and deflated)")
-    archive.seek(member.header_offset)
-    local = archive.read(_LOCAL.size)
-    if len(local) != _LOCAL.size or local[:4] != _SIG_LOCAL:
-        raise ZipError(f"the entry {member.name!r} has no valid local header")
-    nlen, elen = _LOCAL.unpack(local)[-2:]
-    archive.seek(nlen + elen, io.SEEK_CUR)
+    member._check_supported()
+    member._seek_to_data(archive)
     data = archive.read(member.compressed_size)
     if member.method == DEFLATED:
         inflater = zlib.decompressobj(-zlib.MAX_WBITS)
         # Never more than the size the directory promises (and one byte to notice a lie).
         data = inflater.decompress(data, member.size + 1)
-    if len(data) != member.size:
-        raise ZipError(f"the entry {member.name!r} is cut short")
-    if zlib.crc32(data) != member.crc:
-        raise ZipError(f"the entry {member.name!r} is damaged (CRC mismatch)")
+    member._verify(len(data), zlib.crc32(data))
     return data
 
 
@@ -172,13 +180,11 @@ class _MemberReader(io.RawIOBase):
     def __init__(self, member: Member):
         self.member = member
         self.fh = open(member.path, "rb")
-        self.fh.seek(member.header_offset)
-        local = self.fh.read(_LOCAL.size)
-        if len(local) != _LOCAL.size or local[:4] != _SIG_LOCAL:
+        try:
+            member._seek_to_data(self.fh)
+        except ZipError:
             self.fh.close()
-            raise ZipError(f"the entry {member.name!r} has no valid local header")
-        nlen, elen = _LOCAL.unpack(local)[-2:]
-        self.fh.seek(nlen + elen, io.SEEK_CUR)
+            raise
         self.remaining = member.compressed_size
         self.inflater = zlib.decompressobj(-zlib.MAX_WBITS) if member.method == DEFLATED else None
         self.pending = b""
@@ -217,14 +223,8 @@ class _MemberReader(io.RawIOBase):
         self.produced += len(out)
         self.pending = out
         if done:
-            self._check()
+            self.member._verify(self.produced, self.crc)
             self.finished = True
-
-    def _check(self) -> None:
-        if self.produced != self.member.size:
-            raise ZipError(f"the entry {self.member.name!r} is cut short")
-        if self.crc != self.member.crc:
-            raise ZipError(f"the entry {self.member.name!r} is damaged (CRC mismatch)")
 
     def close(self) -> None:
         if not self.closed:
