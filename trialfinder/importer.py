@@ -136,18 +136,13 @@ def _iter_zip(path: Path) -> Iterator[Item]:
             if not member.name.lower().endswith(".json"):
                 continue
             try:
-                if member.size <= SMALL_MEMBER:  # the bulk download's one-study files
-                    data = zipstream.read_small(archive, member)
-                    if data[:4096].lstrip()[:1] == b"{":
-                        yield where, Raw(data)
-                    else:  # an array or something else: the streaming reader says what it is
-                        yield from iter_stream(io.BufferedReader(io.BytesIO(data)), where, size=member.size)
-                    continue
-                with member.open() as fh:
+                if member.size <= SMALL_MEMBER:  # the bulk download's one-study files: read in one call
+                    fh = io.BufferedReader(io.BytesIO(zipstream.read_small(archive, member)))
+                else:
+                    fh = member.open()
+                with fh:
                     yield from iter_stream(fh, where, size=member.size)
-            except (OSError, EOFError, zlib.error) as exc:
-                yield where, Rejected(f"can't read this zip entry: {exc}")
-            except zipstream.ZipError as exc:
+            except (OSError, EOFError, zlib.error, zipstream.ZipError) as exc:
                 yield where, Rejected(f"can't read this zip entry: {exc}")
     except zipstream.ZipError as exc:
         yield str(path), Rejected(f"not a readable zip file: {exc}")
