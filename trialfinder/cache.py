@@ -50,12 +50,12 @@ FTS_WEIGHTS = (8.0, 6.0, 3.0, 3.0, 1.0, 0.5)
 
 _WORD = re.compile(r"\w+")
 
-# Where each kind of compressed blob is kept: table and column.
 # Page cache sizes, in kB: searches and matching read all over a big cache; an import
 # mostly appends, and a smaller cache keeps it within its memory budget at no cost in speed.
 PAGE_CACHE_KB = 32000
 IMPORT_PAGE_CACHE_KB = 8000
 
+# Where each kind of compressed blob is kept: table and column.
 BLOBS = {"record": ("records", "raw"), "criteria": ("criteria", "parsed"), "trust": ("trust", "data")}
 migrations = Migrations("trialfinder-cache")
 WORDING = Wording(

@@ -31,10 +31,10 @@ TRAIN_AT = 2000
 SAMPLES = 1000
 DICT_SIZE = {"record": 112 * 1024, "criteria": 64 * 1024, "trust": 16 * 1024}
 ZLIB_LEVEL = 3
-# Level 3 everywhere. Level 7 makes records about 11% smaller (2.6 kB instead of 2.9 kB) but
-# costs ~170 µs more per record, a tenth of an import's CPU: it had pushed a bulk import below
-# 1,000 studies/s. Measured on the real records, see bench/RESULTS.md.
-ZSTD_LEVEL = {"record": 3, "criteria": 3, "trust": 3}
+# One level for every kind. Level 7 makes records about 11% smaller (2.6 kB instead of 2.9 kB)
+# but costs ~170 µs more per record, a tenth of an import's CPU: it had pushed a bulk import
+# below 1,000 studies/s. Measured on the real records, see bench/RESULTS.md.
+ZSTD_LEVEL = 3
 
 
 @dataclass
@@ -52,7 +52,7 @@ class Codec:
         dict_id = self.current(kind)
         if dict_id is None:
             return b"z" + zlib.compress(data, ZLIB_LEVEL)
-        return b"d" + dict_id.to_bytes(2, "big") + self._compressor(dict_id, kind).compress(data)
+        return b"d" + dict_id.to_bytes(2, "big") + self._compressor(dict_id).compress(data)
 
     def unpack(self, blob: bytes) -> bytes:
         marker = blob[:1]
@@ -73,11 +73,11 @@ class Codec:
         return dict(self.dictionaries)
 
     # zstandard's compressors and decompressors must not be shared between threads.
-    def _compressor(self, dict_id: int, kind: str) -> zstandard.ZstdCompressor:
+    def _compressor(self, dict_id: int) -> zstandard.ZstdCompressor:
         cache = self._local.__dict__.setdefault("compressors", {})
         if dict_id not in cache:
             data = zstandard.ZstdCompressionDict(self.dictionaries[dict_id][1])
-            cache[dict_id] = zstandard.ZstdCompressor(level=ZSTD_LEVEL[kind], dict_data=data)
+            cache[dict_id] = zstandard.ZstdCompressor(level=ZSTD_LEVEL, dict_data=data)
         return cache[dict_id]
 
     def _decompressor(self, dict_id: int) -> zstandard.ZstdDecompressor:
