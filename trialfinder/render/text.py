@@ -159,6 +159,8 @@ def study_page(study: Study, trust: Trust | None = None, *, criteria_limit: int 
     return "\n".join(lines)
 
 
+# What tells two entries for the same name apart: if these disagree, they are kept as two people.
+_CONTACT_DETAILS = ("phone", "phone_ext", "email")
 CONTACT_ROLES = {
     "CONTACT": "contact",
     "PRINCIPAL_INVESTIGATOR": "principal investigator",
@@ -180,7 +182,7 @@ def site_contact_lines(contacts: Sequence[Any]) -> list[str]:
         role = (contact.role or "").strip()
         for i, (seen, roles) in enumerate(merged):
             if _same_person(seen, contact):
-                details = {f: getattr(seen, f) or getattr(contact, f) for f in ("phone", "phone_ext", "email")}
+                details = {f: getattr(seen, f) or getattr(contact, f) for f in _CONTACT_DETAILS}
                 merged[i] = (seen.model_copy(update=details), roles + ([role] if role and role not in roles else []))
                 break
         else:
@@ -192,10 +194,7 @@ def _same_person(a: Any, b: Any) -> bool:
     name = " ".join((a.name or "").split()).casefold()
     if not name or name != " ".join((b.name or "").split()).casefold():
         return False
-    return all(
-        not getattr(a, f) or not getattr(b, f) or getattr(a, f) == getattr(b, f)
-        for f in ("phone", "phone_ext", "email")
-    )
+    return all(not getattr(a, f) or not getattr(b, f) or getattr(a, f) == getattr(b, f) for f in _CONTACT_DETAILS)
 
 
 def _roles(roles: Sequence[str]) -> str:
